@@ -239,6 +239,7 @@ class AuditOutcome(models.TextChoices):
     UPSTREAM_ERROR = "upstream_error", _("Upstream error")
     UPSTREAM_UNAVAILABLE = "upstream_unavailable", _("Upstream unavailable")
     UPSTREAM_TIMEOUT = "upstream_timeout", _("Upstream timeout")
+    ERROR = "error", _("Internal error")
 
 
 class AuditLogEntry(models.Model):
