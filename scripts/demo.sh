@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# `make demo`: the example site on http://127.0.0.1:8000, offline with the fake
+# Realtime API when OPENAI_API_KEY is not set.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+py="$root/.venv/bin/python"
+state="$root/.demo"
+mkdir -p "$state"
+export DEMO_DB="$state/db.sqlite3"
+cd "$root/example_project"
+
+fake_pid=""
+cleanup() { [ -n "$fake_pid" ] && kill "$fake_pid" 2>/dev/null || true; }
+trap cleanup EXIT INT TERM
+
+if [ -z "${OPENAI_API_KEY:-}" ]; then
+  port=${FAKE_PORT:-8765}
+  "$py" -m django_realtime.testing.server --port "$port" &
+  fake_pid=$!
+  export DJANGO_REALTIME_API_BASE="http://127.0.0.1:$port/v1"
+  # The fake accepts any sk- key; this one never leaves the machine.
+  export OPENAI_API_KEY="sk-offline-demo"
+  echo "============================================================"
+  echo " OFFLINE DEMO: no OPENAI_API_KEY set, so the site talks to the"
+  echo " fake Realtime API at $DJANGO_REALTIME_API_BASE"
+  echo " (set OPENAI_API_KEY to use the real API)."
+  echo "============================================================"
+else
+  echo "Using the Realtime API at ${DJANGO_REALTIME_API_BASE:-https://api.openai.com/v1}"
+fi
+
+"$py" manage.py migrate --noinput -v 0
+"$py" manage.py seed_demo
+echo "Open http://127.0.0.1:8000/ (admin: http://127.0.0.1:8000/admin/)"
+"$py" manage.py runserver 127.0.0.1:8000 --noreload
