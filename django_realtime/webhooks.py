@@ -1,0 +1,237 @@
+"""The OpenAI webhook receiver: a plain Django view, verified before anything is parsed.
+
+Order of work for each delivery (``POST realtime/webhooks/openai/``):
+
+1. refuse bodies larger than ``WEBHOOK_MAX_BYTES`` from ``Content-Length`` before
+   reading them (413);
+2. verify the Standard Webhooks signature over the raw bytes
+   (:func:`django_realtime.signing.verify`); any failure is a
+   :class:`~django_realtime.exceptions.WebhookVerificationError`, a
+   ``SuspiciousOperation``, so Django answers 400 and logs on ``django.security``;
+3. parse the JSON (a non-JSON body is a 400 too). Nothing has touched the
+   database up to here;
+4. claim the ``webhook-id`` in :class:`~django_realtime.models.WebhookEvent`
+   (see :func:`claim_event`): a redelivery of a handled event answers 200 and does
+   nothing, a concurrent delivery of an event being handled answers 409 so OpenAI
+   retries it later;
+5. send :data:`~django_realtime.signals.webhook_received`, run the handler for the
+   event type (``realtime.call.incoming``: :func:`django_realtime.sip.handle_call_incoming`),
+   and record the event ``done`` (200) or, when the handler asks for a retry
+   (a transient upstream failure), ``failed`` (503) so OpenAI's redelivery
+   completes it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
+from django.utils.decorators import method_decorator
+from django.views import View
+from django.views.decorators.csrf import csrf_exempt
+
+from . import signing
+from .conf import conf
+from .exceptions import WebhookVerificationError
+from .models import WebhookEvent, WebhookEventStatus
+from .signals import webhook_received
+
+try:  # Django 5.1+: exempt from LoginRequiredMiddleware
+    from django.contrib.auth.decorators import login_not_required
+except ImportError:  # pragma: no cover - Django < 5.1 has no such middleware
+
+    def login_not_required(view_func: Any) -> Any:
+        return view_func
+
+
+__all__ = [
+    "EVENT_HANDLERS",
+    "PROCESSING_LEASE",
+    "HandlerResult",
+    "OpenAIWebhookView",
+    "claim_event",
+    "finish_event",
+]
+
+logger = logging.getLogger("django_realtime.webhooks")
+
+#: How long a ``processing`` claim is honoured. A worker that died mid-event leaves
+#: its row ``processing``; after this long a redelivery may take it over. Far above
+#: the longest upstream call (TIMEOUT x (MAX_RETRIES + 1) plus back-off).
+PROCESSING_LEASE = timedelta(minutes=5)
+
+MAX_EVENT_TYPE_LENGTH = 100  # WebhookEvent.event_type
+
+
+class HandlerResult:
+    """What an event handler asks the view to answer."""
+
+    DONE = "done"  #: handled (successfully or permanently failed): 200, never again
+    RETRY = "retry"  #: transient failure: 503, the event stays re-processable
+
+
+#: ``event type -> handler(event, webhook_id) -> HandlerResult value``. Handlers for
+#: unknown types are not needed: such events are recorded and answered 200.
+Handler = Callable[[dict[str, Any], str], str]
+
+
+def _handle_call_incoming(event: dict[str, Any], webhook_id: str) -> str:
+    from .sip import handle_call_incoming  # deferred: sip pulls in the client and routing
+
+    return handle_call_incoming(event, webhook_id)
+
+
+EVENT_HANDLERS: dict[str, Handler] = {
+    "realtime.call.incoming": _handle_call_incoming,
+}
+
+
+# --- idempotency -------------------------------------------------------------------
+
+
+def claim_event(webhook_id: str, event_type: str) -> bool:
+    """Take the right to process ``webhook_id``; ``False`` if someone else has it or had it.
+
+    Safe across threads and processes without holding a lock while the handler runs:
+
+    * the first delivery inserts the row (``processing``); the unique constraint on
+      ``webhook_id`` makes every concurrent insert but one fail;
+    * a later delivery may take the row over only with one conditional ``UPDATE``
+      (``failed``, or ``processing`` past :data:`PROCESSING_LEASE`, to ``processing``):
+      the database applies it to one of the racing deliveries, the others see 0 rows.
+    """
+    try:
+        with transaction.atomic():
+            WebhookEvent.objects.create(
+                webhook_id=webhook_id,
+                event_type=event_type[:MAX_EVENT_TYPE_LENGTH],
+                status=WebhookEventStatus.PROCESSING,
+            )
+        return True
+    except IntegrityError:
+        pass
+    now = timezone.now()
+    retryable = Q(status=WebhookEventStatus.FAILED) | Q(
+        status=WebhookEventStatus.PROCESSING, updated_at__lt=now - PROCESSING_LEASE
+    )
+    # update() skips auto_now, hence the explicit updated_at (it restarts the lease).
+    taken = WebhookEvent.objects.filter(retryable, webhook_id=webhook_id).update(
+        status=WebhookEventStatus.PROCESSING, attempts=F("attempts") + 1, updated_at=now
+    )
+    return taken == 1
+
+
+def finish_event(webhook_id: str, status: str) -> None:
+    """Record the end of processing (``done`` or ``failed``)."""
+    WebhookEvent.objects.filter(webhook_id=webhook_id).update(
+        status=status, updated_at=timezone.now()
+    )
+
+
+def _event_state(webhook_id: str) -> str | None:
+    return (
+        WebhookEvent.objects.filter(webhook_id=webhook_id).values_list("status", flat=True).first()
+    )
+
+
+# --- the view ----------------------------------------------------------------------
+
+
+@method_decorator(csrf_exempt, name="dispatch")
+@method_decorator(login_not_required, name="dispatch")
+# The claim must be committed before the upstream call and survive a 503; a site
+# with ATOMIC_REQUESTS would otherwise wrap all of it in one transaction.
+@method_decorator(transaction.non_atomic_requests, name="dispatch")
+class OpenAIWebhookView(View):
+    """Receives OpenAI project webhooks (``realtime.call.incoming`` and any other type).
+
+    Class attributes can be overridden with ``as_view(...)``, e.g. to serve two
+    OpenAI projects from two URLs: ``OpenAIWebhookView.as_view(secrets=[...])``.
+    ``None`` means "read the setting at request time".
+    """
+
+    http_method_names = ["post"]
+    #: ``whsec_...`` secrets; default ``DJANGO_REALTIME["WEBHOOK_SECRETS"]``.
+    secrets: list[str] | None = None
+    #: Seconds of clock skew allowed either way; default ``WEBHOOK_TOLERANCE``.
+    tolerance: int | None = None
+    #: Largest body accepted; default ``WEBHOOK_MAX_BYTES``.
+    max_bytes: int | None = None
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        max_bytes = self.max_bytes if self.max_bytes is not None else conf.WEBHOOK_MAX_BYTES
+        if _declared_length(request) > max_bytes:
+            # Refused unread: the declared size is enough to know.
+            logger.warning("Webhook refused: body larger than %s bytes.", max_bytes)
+            return HttpResponse(status=413)
+        body = request.body
+        if len(body) > max_bytes:  # chunked bodies declare no length
+            logger.warning("Webhook refused: body larger than %s bytes.", max_bytes)
+            return HttpResponse(status=413)
+        signing.verify(
+            body,
+            request.headers,
+            # Passed straight through so no local variable of this frame holds a secret.
+            self.secrets if self.secrets is not None else conf.WEBHOOK_SECRETS,
+            tolerance=self.tolerance if self.tolerance is not None else conf.WEBHOOK_TOLERANCE,
+        )
+        event = _parse_event(body)
+        webhook_id = request.headers[signing.HEADER_ID]
+        return self.handle_event(event, webhook_id)
+
+    def handle_event(self, event: dict[str, Any], webhook_id: str) -> HttpResponse:
+        """Dedupe, signal, run the handler, record the result. ``event`` is verified."""
+        event_type = event["type"]
+        if not claim_event(webhook_id, event_type):
+            state = _event_state(webhook_id)
+            if state == WebhookEventStatus.DONE:
+                logger.info("Webhook %s (%s) already handled.", webhook_id, event_type)
+                return HttpResponse(status=200)
+            # Another delivery of this id is being processed right now: answer
+            # non-2xx so that, should that one fail, OpenAI redelivers.
+            logger.info(
+                "Webhook %s (%s) is being handled by another delivery.", webhook_id, event_type
+            )
+            return HttpResponse(status=409)
+        result = HandlerResult.DONE
+        try:
+            webhook_received.send(
+                sender=type(self), event=event, event_type=event_type, webhook_id=webhook_id
+            )
+            handler = EVENT_HANDLERS.get(event_type)
+            if handler is not None:
+                result = handler(event, webhook_id)
+        except BaseException:
+            # Leave the event re-processable, then let Django answer 500 and log it.
+            finish_event(webhook_id, WebhookEventStatus.FAILED)
+            raise
+        if result == HandlerResult.RETRY:
+            finish_event(webhook_id, WebhookEventStatus.FAILED)
+            return HttpResponse(status=503, headers={"Retry-After": "5"})
+        finish_event(webhook_id, WebhookEventStatus.DONE)
+        return HttpResponse(status=200)
+
+
+def _declared_length(request: HttpRequest) -> int:
+    try:
+        return int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError as err:
+        raise WebhookVerificationError("Webhook refused: malformed Content-Length.") from err
+
+
+def _parse_event(body: bytes) -> dict[str, Any]:
+    """The event object; only called on a verified body."""
+    try:
+        event = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as err:
+        raise WebhookVerificationError("Webhook refused: the body is not JSON.") from err
+    if not isinstance(event, dict) or not isinstance(event.get("type"), str) or not event["type"]:
+        raise WebhookVerificationError("Webhook refused: the body is not an event object.")
+    return event
