@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import csv
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.contrib import admin, messages
@@ -24,8 +24,18 @@ from .audit import Attempt
 from .exceptions import SessionConfigError
 from .models import AuditAction, AuditLogEntry, AuditOutcome, SessionPreset
 
+# The stubs make these generic; at runtime they are not subscriptable (and a
+# reusable app must not monkeypatch Django for its host project).
+if TYPE_CHECKING:
+    _PresetFormBase = forms.ModelForm[SessionPreset]
+    _PresetAdminBase = admin.ModelAdmin[SessionPreset]
+    _AuditAdminBase = admin.ModelAdmin[AuditLogEntry]
+else:
+    _PresetFormBase = forms.ModelForm
+    _PresetAdminBase = _AuditAdminBase = admin.ModelAdmin
 
-class SessionPresetForm(forms.ModelForm[SessionPreset]):
+
+class SessionPresetForm(_PresetFormBase):
     """Shows ``allowed_overrides`` as checkboxes instead of raw JSON."""
 
     allowed_overrides = forms.MultipleChoiceField(
@@ -52,7 +62,7 @@ class SessionPresetForm(forms.ModelForm[SessionPreset]):
 
 
 @admin.register(SessionPreset)
-class SessionPresetAdmin(admin.ModelAdmin[SessionPreset]):
+class SessionPresetAdmin(_PresetAdminBase):
     form = SessionPresetForm
     list_display = [
         "name",
@@ -235,7 +245,7 @@ AUDIT_CSV_FIELDS = [
 
 
 @admin.register(AuditLogEntry)
-class AuditLogEntryAdmin(admin.ModelAdmin[AuditLogEntry]):
+class AuditLogEntryAdmin(_AuditAdminBase):
     """Read-only: the log is append-only, so no add, change or delete here."""
 
     list_display = [
