@@ -179,11 +179,15 @@ class SessionPresetAdmin(_PresetAdminBase):
                 self.message_user(request, _describe_failure(preset, attempt), messages.ERROR)
                 continue
             entry = attempt.finish(AuditOutcome.ISSUED)
-            expires = timezone.localtime(entry.secret_expires_at) if entry.secret_expires_at else "?"
+            expires = (
+                timezone.localtime(entry.secret_expires_at) if entry.secret_expires_at else "?"
+            )
             self.message_user(
                 request,
-                _("Test mint with “%(preset)s” succeeded: secret expires %(expires)s, "
-                  "upstream request id %(rid)s, fingerprint %(fp)s…")
+                _(
+                    "Test mint with “%(preset)s” succeeded: secret expires %(expires)s, "
+                    "upstream request id %(rid)s, fingerprint %(fp)s…"
+                )
                 % {
                     "preset": preset.slug,
                     "expires": expires,

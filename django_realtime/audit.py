@@ -44,7 +44,9 @@ def client_ip(request: HttpRequest | None) -> str | None:
 class Attempt:
     """The audit record of one mint / call / SIP action, written once by :meth:`finish`."""
 
-    def __init__(self, action: str, *, request: HttpRequest | None = None, user: Any = None) -> None:
+    def __init__(
+        self, action: str, *, request: HttpRequest | None = None, user: Any = None
+    ) -> None:
         self.action = action
         self.request = request
         self.user = user

@@ -56,7 +56,9 @@ def _setting(name: str) -> str:
 
 
 @register(Tags.compatibility)
-def check_settings(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any) -> list[CheckMessage]:
+def check_settings(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
     raw = getattr(settings, SETTINGS_NAME, {})
     if not isinstance(raw, dict):
         return [Error(f"{SETTINGS_NAME} must be a dict.", id=f"{ID}E002")]
@@ -70,7 +72,9 @@ def check_settings(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
             )
         )
     for key, types in _TYPES.items():
-        if key in raw and (not isinstance(raw[key], types) or isinstance(raw[key], bool) and bool not in types):
+        if key in raw and (
+            not isinstance(raw[key], types) or (isinstance(raw[key], bool) and bool not in types)
+        ):
             errors.append(
                 Error(
                     f"{_setting(key)} has the wrong type ({type(raw[key]).__name__}).",
@@ -181,15 +185,18 @@ def _check_imports(merged: dict[str, Any]) -> list[CheckMessage]:
         try:
             import_string(str(path))
         except ImportError:
-            errors.append(Error(f"Cannot import {path!r} named in {SETTINGS_NAME}.", id=f"{ID}E009"))
+            errors.append(
+                Error(f"Cannot import {path!r} named in {SETTINGS_NAME}.", id=f"{ID}E009")
+            )
     return errors
 
 
 @register(Tags.database)
-def check_preset_rates(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any) -> list[CheckMessage]:
+def check_preset_rates(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
     """Database check (``manage.py check --database default``): preset rates and TTLs."""
     from .models import SessionPreset
-
     from .sessions import TTL_MAX, TTL_MIN
 
     try:

@@ -346,8 +346,9 @@ def _status_error(response: httpx.Response, what: str) -> UpstreamHTTPError:
             status,
             request_id,
         )
-        return UpstreamAuthenticationError(f"The Realtime API refused the API key ({what}).",
-                                           **kwargs)
+        return UpstreamAuthenticationError(
+            f"The Realtime API refused the API key ({what}).", **kwargs
+        )
     if status == 429:
         return UpstreamRateLimited(f"The Realtime API is rate limiting us ({what}).", **kwargs)
     return UpstreamHTTPError(f"The Realtime API answered {status} ({what}).", **kwargs)
@@ -461,9 +462,7 @@ def reject_call(call_id: str, status_code: int | None = None) -> CallControlResu
 
 
 def refer_call(call_id: str, target_uri: str) -> CallControlResult:
-    return _control_result(
-        call_id, _send(_control(call_id, "refer", {"target_uri": target_uri}))
-    )
+    return _control_result(call_id, _send(_control(call_id, "refer", {"target_uri": target_uri})))
 
 
 def hangup_call(call_id: str) -> CallControlResult:

@@ -180,6 +180,15 @@ class SessionPreset(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.pk is not None and not self._state.adding:
+            # Bump in the database too, so two concurrent saves never share a version.
+            self.version = F("version") + 1
+            super().save(*args, **kwargs)
+            self.refresh_from_db(fields=["version"])
+        else:
+            super().save(*args, **kwargs)
+
     def clean(self) -> None:
         super().clean()
         try:
@@ -189,15 +198,6 @@ class SessionPreset(models.Model):
             if field is None and err.field == "allowed_overrides":
                 field = "allowed_overrides"
             raise ValidationError({field: str(err)} if field else str(err)) from err
-
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        if self.pk is not None and not self._state.adding:
-            # Bump in the database too, so two concurrent saves never share a version.
-            self.version = F("version") + 1
-            super().save(*args, **kwargs)
-            self.refresh_from_db(fields=["version"])
-        else:
-            super().save(*args, **kwargs)
 
     def is_available_to(self, user: Any) -> bool:
         """Whether ``user`` may mint with this preset (active, group-restricted)."""

@@ -223,7 +223,9 @@ def validate_preset(preset: SessionPreset) -> None:
         if preset.tools:
             raise _fail("A transcription session has no tools.", "tools")
         if not preset.transcription_model:
-            raise _fail("A transcription preset needs a transcription model.", "transcription_model")
+            raise _fail(
+                "A transcription preset needs a transcription model.", "transcription_model"
+            )
     else:
         if not preset.model:
             raise _fail("A realtime preset needs a model, e.g. gpt-realtime.", "model")
@@ -252,9 +254,7 @@ def validate_preset(preset: SessionPreset) -> None:
         if is_transcription is False and preset.transcription_model == preset.model:
             raise _fail("The transcription model cannot be the session model.", "model")
     elif preset.transcription_language or preset.transcription_prompt:
-        raise _fail(
-            "Language and prompt need a transcription model.", "transcription_model"
-        )
+        raise _fail("Language and prompt need a transcription model.", "transcription_model")
     if preset.transcription_language:
         validate_language(preset.transcription_language)
     if preset.transcription_model in VAD_LESS_TRANSCRIPTION_MODELS:
@@ -263,9 +263,7 @@ def validate_preset(preset: SessionPreset) -> None:
                 f"{preset.transcription_model} needs manual turn detection.", "turn_detection"
             )
         if preset.transcription_prompt:
-            raise _fail(
-                f"{preset.transcription_model} takes no prompt.", "transcription_prompt"
-            )
+            raise _fail(f"{preset.transcription_model} takes no prompt.", "transcription_prompt")
     validate_turn_detection(preset.turn_detection, preset.turn_detection_options)
     if not isinstance(preset.extra_session, Mapping):
         raise _fail("Extra session fields must be a JSON object.", "extra_session")
@@ -288,8 +286,9 @@ def _validate_allowed_overrides(preset: SessionPreset) -> None:
                 "allowed_overrides",
             )
         if preset.session_type not in types:
-            raise _fail(f"{name!r} does not apply to {preset.session_type} sessions.",
-                        "allowed_overrides")
+            raise _fail(
+                f"{name!r} does not apply to {preset.session_type} sessions.", "allowed_overrides"
+            )
 
 
 # --- overrides --------------------------------------------------------------
@@ -345,7 +344,9 @@ def _validate_override(name: str, value: Any) -> Any:
         return value or ""
     if name == "turn_detection":
         if value not in ("server_vad", "semantic_vad", "none"):
-            raise _fail('turn_detection must be "server_vad", "semantic_vad" or "none".', name, code)
+            raise _fail(
+                'turn_detection must be "server_vad", "semantic_vad" or "none".', name, code
+            )
         return value
     if name == "transcription_language":
         return validate_language(value, field=name, code=code)
@@ -364,7 +365,9 @@ def _validate_override(name: str, value: Any) -> Any:
 # --- payload builders -------------------------------------------------------
 
 
-def build_session(preset: SessionPreset, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def build_session(
+    preset: SessionPreset, overrides: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """The GA ``session`` object for ``preset`` with validated ``overrides`` applied."""
     o = dict(overrides or {})
 

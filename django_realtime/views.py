@@ -237,8 +237,10 @@ def _read_offer(request: Request) -> str:
     except UnicodeDecodeError as err:
         raise InvalidRequest("The SDP offer is not UTF-8 text.") from err
     lines = sdp.replace("\r\n", "\n").split("\n")
-    if not lines or lines[0].strip() != "v=0" or not any(
-        line.startswith("m=audio ") for line in lines
+    if (
+        not lines
+        or lines[0].strip() != "v=0"
+        or not any(line.startswith("m=audio ") for line in lines)
     ):
         raise InvalidRequest("The body is not an SDP offer with an audio section.")
     return sdp

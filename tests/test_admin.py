@@ -16,7 +16,7 @@ API_KEY = "sk-test-0123456789abcdef-SERVER-KEY"
 
 
 @pytest.fixture
-def admin_client_logged(db, client):  # noqa: F811 - pytest-django's client
+def admin_client_logged(db, client):
     User.objects.create_superuser("root", "root@example.com", "pw")
     client.login(username="root", password="pw")
     return client
@@ -37,11 +37,13 @@ def preset(db):
 @pytest.fixture
 def upstream():
     calls: list[httpx.Request] = []
-    state = {"response": httpx.Response(
-        200,
-        json={"value": "ek_admin_secret_value", "expires_at": 1893456000, "session": {}},
-        headers={"x-request-id": "req_admin_1"},
-    )}
+    state = {
+        "response": httpx.Response(
+            200,
+            json={"value": "ek_admin_secret_value", "expires_at": 1893456000, "session": {}},
+            headers={"x-request-id": "req_admin_1"},
+        )
+    }
 
     def handler(request: httpx.Request) -> httpx.Response:
         calls.append(request)
@@ -101,10 +103,14 @@ def test_create_preset_with_empty_json_fields(admin_client_logged):
         ({"model": "whisper-1"}, "transcription model"),
         ({"speed": "2"}, "1.5"),
         ({"ttl_seconds": "5"}, "10"),
-        ({"session_type": "transcription", "model": "", "instructions": ""},
-         "needs a transcription model"),
-        ({"session_type": "transcription", "model": "", "transcription_model": "whisper-1"},
-         "no instructions"),
+        (
+            {"session_type": "transcription", "model": "", "instructions": ""},
+            "needs a transcription model",
+        ),
+        (
+            {"session_type": "transcription", "model": "", "transcription_model": "whisper-1"},
+            "no instructions",
+        ),
         ({"voice": "robot"}, "Unknown voice"),
     ],
 )
@@ -164,8 +170,14 @@ def test_test_mint_reports_upstream_error(admin_client_logged, preset, upstream)
     _, state = upstream
     state["response"] = httpx.Response(
         400,
-        json={"error": {"message": "Unknown parameter", "type": "invalid_request_error",
-                        "code": "unknown_parameter", "param": "session.x"}},
+        json={
+            "error": {
+                "message": "Unknown parameter",
+                "type": "invalid_request_error",
+                "code": "unknown_parameter",
+                "param": "session.x",
+            }
+        },
         headers={"x-request-id": "req_bad"},
     )
     url = reverse("admin:django_realtime_sessionpreset_changelist")
@@ -176,7 +188,9 @@ def test_test_mint_reports_upstream_error(admin_client_logged, preset, upstream)
     assert "req_bad" in page
     entry = AuditLogEntry.objects.get()
     assert (entry.outcome, entry.upstream_status, entry.error_code) == (
-        "upstream_error", 400, "unknown_parameter"
+        "upstream_error",
+        400,
+        "unknown_parameter",
     )
 
 
@@ -206,9 +220,11 @@ def test_audit_changelist_filters_and_search(admin_client_logged, preset):
     url = reverse("admin:django_realtime_auditlogentry_changelist")
     cell = '<td class="field-username">{}</td>'
     page = admin_client_logged.get(url, {"outcome__exact": "rate_limited"}).content.decode()
-    assert cell.format("bob") in page and cell.format("alice") not in page
+    assert cell.format("bob") in page
+    assert cell.format("alice") not in page
     page = admin_client_logged.get(url, {"q": "alice"}).content.decode()
-    assert cell.format("alice") in page and cell.format("bob") not in page
+    assert cell.format("alice") in page
+    assert cell.format("bob") not in page
     # every advertised filter renders
     page = admin_client_logged.get(url).content.decode()
     for title in ("outcome", "action", "preset", "user", "time"):

@@ -21,9 +21,18 @@ def upstream():
     def handler(request: httpx.Request) -> httpx.Response:
         seen.append(request)
         if state["status"] != 200:
-            return httpx.Response(state["status"], json={"error": {"message": "boom",
-                                  "type": "server_error", "code": None, "param": None}},
-                                  headers={"x-request-id": "req_fail"})
+            return httpx.Response(
+                state["status"],
+                json={
+                    "error": {
+                        "message": "boom",
+                        "type": "server_error",
+                        "code": None,
+                        "param": None,
+                    }
+                },
+                headers={"x-request-id": "req_fail"},
+            )
         return httpx.Response(
             200,
             json={"value": "ek_cli_value_123", "expires_at": 1893456000, "session": {}},
@@ -87,8 +96,17 @@ def test_mint_hides_secret_by_default(setup_data, upstream):
 def test_mint_show_secret_and_override(setup_data, upstream):
     seen, _ = upstream
     out = StringIO()
-    call_command("realtime_mint", "--preset", "assistant", "--user", "ops",
-                 "--override", "voice=cedar", "--show-secret", stdout=out)
+    call_command(
+        "realtime_mint",
+        "--preset",
+        "assistant",
+        "--user",
+        "ops",
+        "--override",
+        "voice=cedar",
+        "--show-secret",
+        stdout=out,
+    )
     assert "ek_cli_value_123" in out.getvalue()
     assert b'"voice":"cedar"' in seen[0].content.replace(b" ", b"")
 
@@ -96,8 +114,15 @@ def test_mint_show_secret_and_override(setup_data, upstream):
 def test_mint_refused_override_is_audited_without_upstream(setup_data, upstream):
     seen, _ = upstream
     with pytest.raises(CommandError, match="invalid_override"):
-        call_command("realtime_mint", "--preset", "assistant", "--user", "ops",
-                     "--override", "instructions=hi")
+        call_command(
+            "realtime_mint",
+            "--preset",
+            "assistant",
+            "--user",
+            "ops",
+            "--override",
+            "instructions=hi",
+        )
     assert seen == []
     assert AuditLogEntry.objects.get().outcome == "invalid"
 
@@ -110,10 +135,13 @@ def test_mint_upstream_failure(setup_data, upstream):
     assert AuditLogEntry.objects.get().outcome == "upstream_error"
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--preset", "nope", "--user", "ops"], "No preset"),
-    (["--preset", "assistant", "--user", "ghost"], "No user"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--preset", "nope", "--user", "ops"], "No preset"),
+        (["--preset", "assistant", "--user", "ghost"], "No user"),
+    ],
+)
 def test_mint_unknown_names(setup_data, args, message):
     with pytest.raises(CommandError, match=message):
         call_command("realtime_mint", *args)

@@ -1,9 +1,8 @@
 from __future__ import annotations
 
+from demo import views
 from django.contrib import admin
 from django.urls import include, path
-
-from demo import views
 
 urlpatterns = [
     path("", views.index, name="index"),

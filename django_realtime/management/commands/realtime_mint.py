@@ -26,14 +26,21 @@ class Command(BaseCommand):
             action="append",
             default=[],
             metavar="FIELD=JSON",
-            help='A client override, e.g. --override voice=\'"marin"\'; the preset must allow it.',
+            help="A client override, e.g. --override voice='\"marin\"'; the preset must allow it.",
         )
         parser.add_argument(
             "--show-secret", action="store_true", help="Print the ek_ secret itself."
         )
 
-    def handle(self, *args: Any, preset: str, user: str, override: list[str],
-               show_secret: bool, **options: Any) -> None:
+    def handle(
+        self,
+        *args: Any,
+        preset: str,
+        user: str,
+        override: list[str],
+        show_secret: bool,
+        **options: Any,
+    ) -> None:
         User = get_user_model()
         try:
             account = User._default_manager.get_by_natural_key(user)
@@ -54,8 +61,12 @@ class Command(BaseCommand):
                 error_code=minting.error_code(exc),
                 error_message=str(exc.detail),
             )
-            detail = f" (upstream status {entry.upstream_status}, request id " \
-                     f"{entry.upstream_request_id or '-'})" if entry.upstream_status else ""
+            detail = (
+                f" (upstream status {entry.upstream_status}, request id "
+                f"{entry.upstream_request_id or '-'})"
+                if entry.upstream_status
+                else ""
+            )
             raise CommandError(
                 f"Mint failed: {minting.error_code(exc)}: {exc.detail}{detail}. "
                 f"Audit entry #{entry.pk}."
@@ -63,7 +74,8 @@ class Command(BaseCommand):
         entry = attempt.finish(AuditOutcome.ISSUED)
         secret = minted.secret
         self.stdout.write(self.style.SUCCESS(f"Minted a secret with preset {chosen.slug!r}."))
-        self.stdout.write(f"  expires at:  {entry.secret_expires_at.isoformat() if entry.secret_expires_at else '?'}")
+        expires = entry.secret_expires_at.isoformat() if entry.secret_expires_at else "?"
+        self.stdout.write(f"  expires at:  {expires}")
         self.stdout.write(f"  request id:  {secret.request_id or '-'}")
         self.stdout.write(f"  fingerprint: {entry.secret_fingerprint}")
         self.stdout.write(f"  audit entry: #{entry.pk}")

@@ -19,8 +19,9 @@ class Command(BaseCommand):
             "--dry-run", action="store_true", help="Count what would be deleted; delete nothing."
         )
 
-    def handle(self, *args: Any, older_than_days: int, batch_size: int, dry_run: bool,
-               **options: Any) -> None:
+    def handle(
+        self, *args: Any, older_than_days: int, batch_size: int, dry_run: bool, **options: Any
+    ) -> None:
         if older_than_days < 0:
             raise CommandError("--older-than-days must be 0 or more.")
         if batch_size < 1:
@@ -28,8 +29,9 @@ class Command(BaseCommand):
         cutoff = timezone.now() - timedelta(days=older_than_days)
         old = AuditLogEntry.objects.filter(created_at__lt=cutoff)
         if dry_run:
-            self.stdout.write(f"Would delete {old.count()} audit log entries older than "
-                              f"{older_than_days} days.")
+            self.stdout.write(
+                f"Would delete {old.count()} audit log entries older than {older_than_days} days."
+            )
             return
         total = 0
         # Batches keep each transaction and lock short on a large table.

@@ -69,6 +69,8 @@ class Command(BaseCommand):
         else:
             user.set_password(password)
             user.save()
-        self.stdout.write(self.style.SUCCESS(
-            f"Demo user: {username} / password: {password}  (a new password each run)"
-        ))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Demo user: {username} / password: {password}  (a new password each run)"
+            )
+        )
