@@ -132,7 +132,7 @@ class SessionPresetAdmin(_PresetAdminBase):
     def request_preview(self, obj: SessionPreset | None) -> str:
         """The exact JSON this preset sends upstream (saved values, no overrides)."""
         if obj is None or obj.pk is None:
-            return _("Save the preset to see the request it sends.")
+            return str(_("Save the preset to see the request it sends."))
         try:
             sessions.validate_preset(obj)
             body = sessions.build_client_secret_request(obj)

@@ -233,7 +233,7 @@ def _retry_delay(retries_taken: int, response: httpx.Response | None) -> float:
         retry_after = parse_retry_after(response.headers)
         if retry_after is not None and 0 < retry_after <= conf.RETRY_AFTER_CAP:
             return retry_after
-    delay = min(INITIAL_RETRY_DELAY * 2**retries_taken, MAX_RETRY_DELAY)
+    delay = min(INITIAL_RETRY_DELAY * 2.0**retries_taken, MAX_RETRY_DELAY)
     return delay * (1 - 0.25 * random.random())
 
 

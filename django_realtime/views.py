@@ -44,19 +44,17 @@ class RealtimeAPIView(APIView):
     def handle_exception(self, exc: Exception) -> Response:
         response = super().handle_exception(exc)
         if isinstance(exc, APIException):
-            detail = exc.detail
-            if isinstance(exc, ValidationError) or not isinstance(detail, str):
-                detail = _flatten(detail)
             code = minting.error_code(exc) if not isinstance(exc, ValidationError) else "invalid"
-            response.data = {"detail": str(detail), "code": code}
+            response.data = {"detail": _flatten(exc.detail), "code": code}
             wait = getattr(exc, "wait", None)
             if wait:
                 response["Retry-After"] = str(int(wait))
         return response
 
     def finalize_response(
-        self, request: Request, response: HttpResponse, *args: Any, **kwargs: Any
-    ) -> HttpResponse:
+        self, request: Request, response: Response, *args: Any, **kwargs: Any
+    ) -> Response:
+        # Also receives CallView's plain HttpResponse (SDP), which DRF passes through.
         response = super().finalize_response(request, response, *args, **kwargs)
         response["Cache-Control"] = "no-store"
         return response
