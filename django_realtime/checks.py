@@ -71,17 +71,20 @@ def check_settings(
                 id=f"{ID}E001",
             )
         )
+    wrong_type: set[str] = set()
     for key, types in _TYPES.items():
         if key in raw and (
             not isinstance(raw[key], types) or (isinstance(raw[key], bool) and bool not in types)
         ):
+            wrong_type.add(key)
             errors.append(
                 Error(
                     f"{_setting(key)} has the wrong type ({type(raw[key]).__name__}).",
                     id=f"{ID}E002",
                 )
             )
-    merged = {**DEFAULTS, **raw}
+    # A wrong-typed value is reported once (E002), not again by the checks below.
+    merged = {**DEFAULTS, **{k: v for k, v in raw.items() if k not in wrong_type}}
     if isinstance(merged["RATE"], str) and not is_valid_rate(merged["RATE"]):
         errors.append(
             Error(
@@ -184,7 +187,7 @@ def _check_imports(merged: dict[str, Any]) -> list[CheckMessage]:
     for path in paths:
         try:
             import_string(str(path))
-        except ImportError:
+        except (ImportError, ValueError):  # ValueError: ".x" has an empty module name
             errors.append(
                 Error(f"Cannot import {path!r} named in {SETTINGS_NAME}.", id=f"{ID}E009")
             )
