@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 from django.apps import AppConfig
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
-from django.db import DatabaseError
+from django.db import DatabaseError, router
 from django.utils.module_loading import import_string
 
 from .conf import DEFAULTS, SETTINGS_NAME, VALID_AUTH_STYLES
@@ -196,14 +196,21 @@ def _check_imports(merged: dict[str, Any]) -> list[CheckMessage]:
 
 @register(Tags.database)
 def check_preset_rates(
-    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+    app_configs: Sequence[AppConfig] | None = None,
+    databases: Sequence[str] | None = None,
+    **kwargs: Any,
 ) -> list[CheckMessage]:
     """Database check (``manage.py check --database default``): preset rates and TTLs."""
     from .models import SessionPreset
     from .sessions import TTL_MAX, TTL_MIN
 
+    # Like Django's own database checks: touch only the databases we were given
+    # (none on a plain ``manage.py check``).
+    alias = router.db_for_read(SessionPreset)
+    if not databases or alias not in databases:
+        return []
     try:
-        presets = list(SessionPreset.objects.only("slug", "rate", "ttl_seconds"))
+        presets = list(SessionPreset.objects.using(alias).only("slug", "rate", "ttl_seconds"))
     except DatabaseError:  # not migrated yet
         return []
     messages: list[CheckMessage] = []
