@@ -362,6 +362,15 @@ class SipRoute(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def clean(self) -> None:
+        """Refuse routes that could not act: bad regex, transcription preset, bad target."""
+        super().clean()
+        from .sip_routing import route_errors  # sip_routing imports this module
+
+        errors = route_errors(self)
+        if errors:
+            raise ValidationError(errors)
+
 
 class SipCallStatus(models.TextChoices):
     INCOMING = "incoming", _("Incoming")

@@ -67,8 +67,10 @@ def _header(headers: Mapping[str, str], name: str) -> str:
 def _key(secret: str) -> bytes:
     """The HMAC key of a ``whsec_`` secret; a bare base64 secret is accepted too."""
     encoded = secret[len(SECRET_PREFIX) :] if secret.startswith(SECRET_PREFIX) else secret
+    encoded = encoded.strip().rstrip("=")
     try:
-        key = base64.b64decode(encoded, validate=True)
+        # Padding is optional, as in the reference implementation (``standardwebhooks``).
+        key = base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
     except (binascii.Error, ValueError) as err:
         # Never include the secret (nor a slice of it) in the message.
         raise WebhookVerificationError(
