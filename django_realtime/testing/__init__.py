@@ -15,11 +15,26 @@ aiortc and uvicorn come with the ``testing`` extra
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from .errors import APIError, MissingExtraError, SimulatedTimeout
 from .fake import FakeRealtimeAPI, FakeRequest, FakeResponse
-from .server import FakeRealtimeServer
 from .state import FakeCall, Fault, LoggedRequest, MintedSecret, PeerOptions
 from .transport import FakeTransport
+
+if TYPE_CHECKING:
+    from .server import FakeRealtimeServer
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy, so that ``python -m django_realtime.testing.server`` does not find its own
+    # module already imported by the package (runpy warns about that).
+    if name == "FakeRealtimeServer":
+        from .server import FakeRealtimeServer
+
+        return FakeRealtimeServer
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "APIError",

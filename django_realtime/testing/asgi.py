@@ -28,6 +28,7 @@ import anyio.to_thread
 
 from .errors import APIError, SimulatedTimeout
 from .fake import FakeRequest, FakeResponse
+from .validation import new_id
 
 if TYPE_CHECKING:
     from .fake import FakeRealtimeAPI
@@ -123,6 +124,8 @@ class FakeRealtimeASGI:
     @staticmethod
     async def _send(send: Send, response: FakeResponse, cors: list[tuple[str, str]]) -> None:
         headers = [*response.headers, *cors]
+        if not any(k.lower() == "x-request-id" for k, _ in headers):
+            headers.append(("x-request-id", new_id("req")))  # every response has one
         if not any(k.lower() == "content-length" for k, _ in headers):
             headers.append(("content-length", str(len(response.body))))
         await send({

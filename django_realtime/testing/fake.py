@@ -82,8 +82,13 @@ def redact(value: str) -> str:
     """A credential cut to a short prefix: enough to tell ``sk-`` from ``ek_``, no more."""
     scheme, _, token = value.partition(" ")
     if token and scheme.lower() == "bearer":
-        return f"{scheme} {token[:KEY_PREFIX_CHARS]}…"
-    return f"{value[:KEY_PREFIX_CHARS]}…"
+        return f"{scheme} {_prefix(token)}…"
+    return f"{_prefix(value)}…"
+
+
+def _prefix(token: str) -> str:
+    # Never more than half of a (short) token.
+    return token[: min(KEY_PREFIX_CHARS, len(token) // 2)]
 
 
 def _json_response(status: int, payload: Any) -> FakeResponse:
@@ -455,7 +460,7 @@ class FakeRealtimeAPI:
             )
         if not self._is_server_key(*credential):
             raise APIError(
-                401, f"Incorrect API key provided: {credential[1][:KEY_PREFIX_CHARS]}….",
+                401, f"Incorrect API key provided: {_prefix(credential[1])}….",
                 code="invalid_api_key",
             )
 
