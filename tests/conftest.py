@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import json
 import logging
@@ -21,17 +22,22 @@ import secrets
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from django.contrib.auth.models import Group, User
 from django.core.cache import cache
+from jsonschema import Draft202012Validator
+from referencing import Registry, Resource
 from rest_framework.test import APIClient
 
 from django_realtime import client as upstream_client
 from django_realtime.models import SessionPreset
 from tests import settings as test_settings
+
+pytest_plugins = ["django_realtime.testing.pytest_plugin"]
 
 API_KEY: str = test_settings.DJANGO_REALTIME["API_KEY"]
 API_BASE: str = test_settings.DJANGO_REALTIME["API_BASE"]
@@ -157,6 +163,32 @@ def assert_no_secrets(text: str | bytes) -> None:
     assert API_KEY not in text
     for value in MINTED:
         assert value not in text
+
+
+# --- the published schema -------------------------------------------------------------
+
+SCHEMA_FILE = Path(__file__).parent / "data" / "openapi_realtime_schemas.json"
+SCHEMA_URI = "urn:openai:realtime-schemas"
+
+
+@functools.cache
+def _schema_registry() -> Registry:
+    document = json.loads(SCHEMA_FILE.read_text())
+    return Registry().with_resource(SCHEMA_URI, Resource.from_contents(document))
+
+
+def schema_errors(instance: Any, name: str) -> list[str]:
+    """Why ``instance`` is not a valid ``#/$defs/<name>`` of the OpenAPI subset."""
+    validator = Draft202012Validator(
+        {"$ref": f"{SCHEMA_URI}#/$defs/{name}"}, registry=_schema_registry()
+    )
+    return [f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
+            for e in validator.iter_errors(instance)]
+
+
+def assert_valid_request(body: Any) -> None:
+    """``body`` is a valid ``RealtimeCreateClientSecretRequest``."""
+    assert schema_errors(body, "RealtimeCreateClientSecretRequest") == []
 
 
 # --- the upstream recorder -----------------------------------------------------------
