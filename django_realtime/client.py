@@ -26,6 +26,7 @@ import platform
 import random
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -89,7 +90,11 @@ class CallControlResult:
 
 _lock = threading.Lock()
 _sync_client: httpx.Client | None = None
-_async_client: httpx.AsyncClient | None = None
+# One AsyncClient per event loop: its pooled connections belong to the loop that
+# opened them (a site under ASGI has one loop; tests and async_to_sync make more).
+_async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = (
+    weakref.WeakKeyDictionary()
+)
 _transport: httpx.BaseTransport | httpx.AsyncBaseTransport | None = None
 
 #: Sleep functions; tests replace them to assert the delays without waiting.
@@ -111,10 +116,10 @@ def set_transport(transport: httpx.BaseTransport | httpx.AsyncBaseTransport | No
 
 def reset() -> None:
     """Drop the pooled clients; the next call creates fresh ones."""
-    global _sync_client, _async_client
+    global _sync_client
     with _lock:
         old_sync, _sync_client = _sync_client, None
-        _async_client = None  # an AsyncClient must be closed on its own loop; let GC do it
+        _async_clients.clear()  # an AsyncClient must be closed on its own loop; let GC do it
     if old_sync is not None:
         old_sync.close()
 
@@ -133,16 +138,19 @@ def get_client() -> httpx.Client:
 
 
 def get_async_client() -> httpx.AsyncClient:
-    global _async_client
+    """The pooled AsyncClient of the running event loop (call from a coroutine)."""
+    loop = asyncio.get_running_loop()
     with _lock:
-        if _async_client is None:
+        async_client = _async_clients.get(loop)
+        if async_client is None:
             transport = _transport if isinstance(_transport, httpx.AsyncBaseTransport) else None
-            _async_client = httpx.AsyncClient(
+            async_client = httpx.AsyncClient(
                 transport=transport,
                 limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
                 follow_redirects=False,
             )
-        return _async_client
+            _async_clients[loop] = async_client
+        return async_client
 
 
 # --- request building ---------------------------------------------------------
