@@ -11,14 +11,15 @@ import json
 from typing import Any
 
 from django.db.models import QuerySet
-from django.http import HttpResponse
+from django.http import HttpResponse, QueryDict
 from django.utils.module_loading import import_string
 from rest_framework import status
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.generics import ListAPIView
+from rest_framework.parsers import BaseParser
 from rest_framework.permissions import BasePermission
-from rest_framework.request import Request
+from rest_framework.request import Request, is_form_media_type
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -171,6 +172,24 @@ class ClientSecretView(_GateView):
         )
 
 
+class RawOfferParser(BaseParser):
+    """Hands the body through unparsed (capped at ``SDP_MAX_BYTES + 1``), whatever its type.
+
+    DRF's session authentication reads ``request.POST`` for the CSRF check, which
+    runs the parsers: with the default JSON/form parsers an ``application/sdp`` body
+    was refused with 415 before the view ran. Form types parse to an empty
+    ``QueryDict`` (the CSRF check looks for a token there); :func:`_read_offer`
+    refuses every type but ``application/sdp`` with our own 400.
+    """
+
+    media_type = "*/*"
+
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
+        if is_form_media_type(media_type or ""):
+            return QueryDict("")
+        return stream.read(conf.SDP_MAX_BYTES + 1) if stream is not None else b""
+
+
 class CallView(_GateView):
     """``POST calls/?preset=slug`` with an ``application/sdp`` offer (relay mode).
 
@@ -179,6 +198,7 @@ class CallView(_GateView):
     """
 
     action_name = AuditAction.CALL
+    parser_classes = [RawOfferParser]
 
     def post(self, request: Request) -> HttpResponse:
         preset = self.resolve_preset(request.query_params.get("preset"))
@@ -227,7 +247,8 @@ def _read_offer(request: Request) -> str:
         declared = 0
     if declared > limit:
         raise InvalidRequest(f"The SDP offer is larger than {limit} bytes.")
-    raw = request._request.body
+    data: Any = request.data  # RawOfferParser: the body's first SDP_MAX_BYTES + 1 bytes
+    raw = data if isinstance(data, bytes) else b""
     if len(raw) > limit:
         raise InvalidRequest(f"The SDP offer is larger than {limit} bytes.")
     try:
