@@ -313,7 +313,24 @@ def validate_overrides(preset: SessionPreset, overrides: Any) -> dict[str, Any]:
                 "invalid_override",
             )
         clean[name] = _validate_override(name, value)
+    _check_override_combination(preset, clean)
     return clean
+
+
+def _check_override_combination(preset: SessionPreset, clean: Mapping[str, Any]) -> None:
+    """Refuse overrides that the preset's transcription model makes invalid or void."""
+    code = "invalid_override"
+    model = preset.transcription_model
+    for name in ("transcription_language", "transcription_prompt"):
+        if clean.get(name) and not model:
+            raise _fail(
+                f"This preset has no transcription model, so {name} has no effect.", name, code
+            )
+    if model in VAD_LESS_TRANSCRIPTION_MODELS:
+        if clean.get("turn_detection", "none") != "none":
+            raise _fail(f"{model} needs manual turn detection.", "turn_detection", code)
+        if clean.get("transcription_prompt"):
+            raise _fail(f"{model} takes no prompt.", "transcription_prompt", code)
 
 
 def _validate_override(name: str, value: Any) -> Any:
