@@ -647,3 +647,45 @@ def test_missing_api_key_is_503(
     assert only_audit_row().outcome == "not_configured"
     messages = [r.getMessage() for r in log_records if r.levelno >= logging.ERROR]
     assert any("DJANGO_REALTIME['API_KEY']" in m for m in messages), messages
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [{"turn_detection": "server_vad"}, {"turn_detection": "semantic_vad"},
+     {"transcription_prompt": "names"}],
+)
+def test_overrides_the_model_cannot_take_are_400(
+    api_client: CheckedAPIClient, make_preset: Callable[..., SessionPreset],
+    realtime_fake: FakeRealtimeAPI, overrides: dict[str, Any],
+) -> None:
+    """gpt-realtime-whisper needs manual turns and takes no prompt: the API would refuse."""
+    make_preset("live", session_type="transcription", transcription_model="gpt-realtime-whisper",
+                turn_detection="none",
+                allowed_overrides=["turn_detection", "transcription_prompt"])
+    assert_error(mint(api_client, {"preset": "live", "overrides": overrides}), 400,
+                 "invalid_override")
+    assert realtime_fake.requests == []
+
+
+def test_manual_turns_override_is_fine_for_gpt_realtime_whisper(
+    api_client: CheckedAPIClient, make_preset: Callable[..., SessionPreset],
+    realtime_fake: FakeRealtimeAPI,
+) -> None:
+    make_preset("live", session_type="transcription", transcription_model="gpt-realtime-whisper",
+                turn_detection="none", allowed_overrides=["turn_detection"])
+    response = mint(api_client, {"preset": "live", "overrides": {"turn_detection": "none"}})
+    assert response.status_code == 201
+    secrets_of(realtime_fake)
+
+
+@pytest.mark.parametrize("name", ["transcription_language", "transcription_prompt"])
+def test_transcription_overrides_need_a_transcription_model(
+    api_client: CheckedAPIClient, make_preset: Callable[..., SessionPreset], upstream: Upstream,
+    name: str,
+) -> None:
+    """Without a transcription model the value would be dropped without a word."""
+    make_preset("plain", allowed_overrides=[name])
+    value = "en" if name == "transcription_language" else "names"
+    assert_error(mint(api_client, {"preset": "plain", "overrides": {name: value}}), 400,
+                 "invalid_override")
+    assert upstream.calls == 0
