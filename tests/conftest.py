@@ -135,13 +135,17 @@ def log_records(request: pytest.FixtureRequest) -> Iterator[list[logging.LogReco
     finally:
         root.removeHandler(handler)
         root.setLevel(old_level)
-    forbidden = [API_KEY, *MINTED, *_fake_minted(request)]
-    for record in handler.records:
-        for text in _record_texts(record):
-            for secret in forbidden:
-                assert secret not in text, (
-                    f"a secret leaked into a log record of {record.name!r}: {record.msg!r}"
-                )
+    leaks = find_leaks(handler.records, [API_KEY, *MINTED, *_fake_minted(request)])
+    assert not leaks, f"secrets leaked into log records: {leaks}"
+
+
+def find_leaks(records: list[logging.LogRecord], secrets: list[str]) -> list[str]:
+    """Logger names and messages of the records that contain any of ``secrets``."""
+    return [
+        f"{record.name}: {record.msg!r}"
+        for record in records
+        if any(secret and secret in text for text in _record_texts(record) for secret in secrets)
+    ]
 
 
 def _fake_minted(request: pytest.FixtureRequest) -> list[str]:

@@ -117,3 +117,26 @@ def test_the_mint_view_reads_rate_per_request(
     assert api_client.post(url, {"preset": "assistant"}, format="json").status_code == 429
     settings.DJANGO_REALTIME = {**settings.DJANGO_REALTIME, "RATE": "5/m"}
     assert api_client.post(url, {"preset": "assistant"}, format="json").status_code == 201
+
+
+def test_the_leak_guard_sees_keys_in_messages_args_and_tracebacks() -> None:
+    """The autouse log check (conftest) would fail a test that logs a secret."""
+    import logging
+    import sys
+
+    from tests.conftest import find_leaks
+
+    def record(msg: str, args: tuple[Any, ...] = (), exc: bool = False) -> logging.LogRecord:
+        exc_info = None
+        if exc:
+            try:
+                raise ValueError(f"bad key {API_KEY}")
+            except ValueError:
+                exc_info = sys.exc_info()
+        return logging.LogRecord("x", logging.INFO, __file__, 1, msg, args, exc_info)
+
+    assert find_leaks([record("fine"), record("%s", ("ok",))], [API_KEY]) == []
+    assert find_leaks([record(f"key={API_KEY}")], [API_KEY])
+    assert find_leaks([record("key=%s", (API_KEY,))], [API_KEY])
+    assert find_leaks([record("boom", exc=True)], [API_KEY])
+    assert find_leaks([record("minted %s", ("ek_abc",))], ["ek_abc"])
