@@ -186,8 +186,10 @@ def schema_errors(instance: Any, name: str) -> list[str]:
     validator = Draft202012Validator(
         {"$ref": f"{SCHEMA_URI}#/$defs/{name}"}, registry=_schema_registry()
     )
-    return [f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
-            for e in validator.iter_errors(instance)]
+    return [
+        f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
+        for e in validator.iter_errors(instance)
+    ]
 
 
 def assert_valid_request(body: Any) -> None:
@@ -233,8 +235,14 @@ class Upstream:
             )
 
     def error(self, status: int, code: str = "error", message: str = "failed", **kw: Any) -> None:
-        body = {"error": {"message": message, "type": "invalid_request_error", "param": None,
-                          "code": code}}
+        body = {
+            "error": {
+                "message": message,
+                "type": "invalid_request_error",
+                "param": None,
+                "code": code,
+            }
+        }
         self.respond(status, json=body, **kw)
 
     # observations
@@ -273,17 +281,18 @@ class Upstream:
             session = {**body.get("session", {}), "id": "sess_test", "object": "realtime.session"}
             return httpx.Response(
                 200,
-                json={"value": value, "expires_at": int(time.time()) + seconds,
-                      "session": session},
+                json={"value": value, "expires_at": int(time.time()) + seconds, "session": session},
                 headers={"x-request-id": request_id},
             )
         if path.endswith("/realtime/calls"):
             return httpx.Response(
                 201,
                 text=ANSWER_SDP,
-                headers={"content-type": "application/sdp",
-                         "location": "/v1/realtime/calls/rtc_test123",
-                         "x-request-id": request_id},
+                headers={
+                    "content-type": "application/sdp",
+                    "location": "/v1/realtime/calls/rtc_test123",
+                    "x-request-id": request_id,
+                },
             )
         return httpx.Response(200, headers={"x-request-id": request_id})
 

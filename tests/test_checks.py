@@ -66,8 +66,10 @@ def test_the_defaults_only_warn_about_webhooks() -> None:
         ({"WEBHOOK_SECRETS": []}, ["W001"]),
         ({"API_BASE": "http://proxy.internal/v1"}, ["W002"]),
         ({"CONNECT_URL": "http://10.0.0.5/calls"}, ["W002"]),
-        ({"AUTH_STYLE": "token", "RATE": "fast", "API_BASE": "http://x.test/v1"},
-         ["E003", "E005", "W002"]),
+        (
+            {"AUTH_STYLE": "token", "RATE": "fast", "API_BASE": "http://x.test/v1"},
+            ["E003", "E005", "W002"],
+        ),
     ],
 )
 def test_exact_ids_per_bad_config(changes: dict[str, Any], expected: list[str]) -> None:
@@ -121,8 +123,9 @@ def test_the_messages_never_show_the_api_key() -> None:
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize(("ttl", "expected"), [(9, ["E004"]), (10, []), (7200, []),
-                                               (7201, ["E004"])])
+@pytest.mark.parametrize(
+    ("ttl", "expected"), [(9, ["E004"]), (10, []), (7200, []), (7201, ["E004"])]
+)
 def test_preset_ttl_database_check(ttl: int, expected: list[str]) -> None:
     SessionPreset.objects.create(slug="p", name="P", model="gpt-realtime", ttl_seconds=ttl)
     found = [m.id for m in checks.check_preset_rates(databases=["default"])]

@@ -35,9 +35,7 @@ PAYLOAD = {
 def multipart(request: httpx.Request) -> dict[str, tuple[str, bytes]]:
     """name -> (content type, payload) of a multipart/form-data request."""
     head = f"Content-Type: {request.headers['content-type']}\r\n\r\n".encode()
-    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
-        head + request.content
-    )
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + request.content)
     parts = {}
     for part in message.iter_parts():
         name = part.get_param("name", header="content-disposition")
@@ -90,7 +88,10 @@ def test_azure_api_key_header(upstream: Upstream, settings: Any) -> None:
 
 def test_organization_and_project_headers(upstream: Upstream, settings: Any) -> None:
     settings.DJANGO_REALTIME = {
-        **settings.DJANGO_REALTIME, "ORGANIZATION": "org-123", "PROJECT": "proj_456"}
+        **settings.DJANGO_REALTIME,
+        "ORGANIZATION": "org-123",
+        "PROJECT": "proj_456",
+    }
     client.create_client_secret(PAYLOAD)
     assert upstream.last.headers["openai-organization"] == "org-123"
     assert upstream.last.headers["openai-project"] == "proj_456"
@@ -100,14 +101,22 @@ def test_timeouts_come_from_settings(upstream: Upstream, settings: Any) -> None:
     settings.DJANGO_REALTIME = {**settings.DJANGO_REALTIME, "TIMEOUT": 7.5, "CONNECT_TIMEOUT": 2}
     client.create_client_secret(PAYLOAD)
     assert upstream.last.extensions["timeout"] == {
-        "connect": 2.0, "read": 7.5, "write": 7.5, "pool": 7.5}
+        "connect": 2.0,
+        "read": 7.5,
+        "write": 7.5,
+        "pool": 7.5,
+    }
 
 
 def test_api_base_trailing_slash(upstream: Upstream, settings: Any) -> None:
-    settings.DJANGO_REALTIME = {**settings.DJANGO_REALTIME,
-                                "API_BASE": "https://res.openai.azure.com/openai/v1/"}
+    settings.DJANGO_REALTIME = {
+        **settings.DJANGO_REALTIME,
+        "API_BASE": "https://res.openai.azure.com/openai/v1/",
+    }
     client.create_client_secret(PAYLOAD)
-    assert str(upstream.last.url) == "https://res.openai.azure.com/openai/v1/realtime/client_secrets"
+    assert (
+        str(upstream.last.url) == "https://res.openai.azure.com/openai/v1/realtime/client_secrets"
+    )
 
 
 def test_missing_api_key_fails_before_any_request(
@@ -147,9 +156,13 @@ def test_missing_session_is_tolerated(upstream: Upstream) -> None:
 
 
 def test_extra_and_legacy_nested_fields_are_tolerated(upstream: Upstream) -> None:
-    upstream.queue(secret_response(
-        "ek_top", session={"type": "realtime", "client_secret": {"value": "ek_nested"}},
-        unexpected=True))
+    upstream.queue(
+        secret_response(
+            "ek_top",
+            session={"type": "realtime", "client_secret": {"value": "ek_nested"}},
+            unexpected=True,
+        )
+    )
     assert client.create_client_secret(PAYLOAD).value == "ek_top"
 
 
@@ -280,9 +293,7 @@ def test_unusable_retry_after_falls_back_to_backoff(
     assert 0.375 <= sleeps[0] <= 0.5
 
 
-def test_exponential_backoff_bounds(
-    upstream: Upstream, sleeps: list[float], settings: Any
-) -> None:
+def test_exponential_backoff_bounds(upstream: Upstream, sleeps: list[float], settings: Any) -> None:
     settings.DJANGO_REALTIME = {**settings.DJANGO_REALTIME, "MAX_RETRIES": 6}
     upstream.respond(500, times=6)
     client.create_client_secret(PAYLOAD)
@@ -294,8 +305,11 @@ def test_exponential_backoff_bounds(
 
 @pytest.mark.parametrize(("rand", "expected"), [(0.0, [0.5, 1.0]), (1.0, [0.375, 0.75])])
 def test_backoff_jitter_extremes(
-    upstream: Upstream, sleeps: list[float], monkeypatch: pytest.MonkeyPatch,
-    rand: float, expected: list[float],
+    upstream: Upstream,
+    sleeps: list[float],
+    monkeypatch: pytest.MonkeyPatch,
+    rand: float,
+    expected: list[float],
 ) -> None:
     monkeypatch.setattr(client.random, "random", lambda: rand)
     upstream.respond(500, times=2)
@@ -335,8 +349,12 @@ def test_timeout_then_success(upstream: Upstream) -> None:
 
 
 def test_error_body_is_parsed(upstream: Upstream) -> None:
-    upstream.error(400, "unknown_parameter", "Unknown parameter: 'session.ttl'.",
-                   headers={"x-request-id": "req_400"})
+    upstream.error(
+        400,
+        "unknown_parameter",
+        "Unknown parameter: 'session.ttl'.",
+        headers={"x-request-id": "req_400"},
+    )
     with pytest.raises(UpstreamHTTPError) as info:
         client.create_client_secret(PAYLOAD)
     err = info.value
@@ -349,8 +367,9 @@ def test_error_body_is_parsed(upstream: Upstream) -> None:
 
 
 def test_error_type_is_the_code_when_code_is_null(upstream: Upstream) -> None:
-    upstream.respond(400, json={"error": {"message": "bad", "type": "invalid_request_error",
-                                          "code": None}})
+    upstream.respond(
+        400, json={"error": {"message": "bad", "type": "invalid_request_error", "code": None}}
+    )
     with pytest.raises(UpstreamHTTPError) as info:
         client.create_client_secret(PAYLOAD)
     assert info.value.error_code == "invalid_request_error"
@@ -368,8 +387,12 @@ def test_non_json_error_body(upstream: Upstream) -> None:
 def test_refused_key_logs_an_error_without_the_key(
     upstream: Upstream, log_records: list[logging.LogRecord], status: int
 ) -> None:
-    upstream.error(status, "invalid_api_key", f"Incorrect API key provided: {API_KEY[:6]}***",
-                   headers={"x-request-id": "req_auth"})
+    upstream.error(
+        status,
+        "invalid_api_key",
+        f"Incorrect API key provided: {API_KEY[:6]}***",
+        headers={"x-request-id": "req_auth"},
+    )
     with pytest.raises(UpstreamAuthenticationError) as info:
         client.create_client_secret(PAYLOAD)
     assert info.value.status_code == status
@@ -451,13 +474,22 @@ def test_call_id_from_location(location: str | None, call_id: str | None) -> Non
 @pytest.mark.parametrize(
     ("invoke", "path", "body"),
     [
-        (lambda: client.accept_call("rtc_1", {"type": "realtime", "model": "gpt-realtime"}),
-         "/realtime/calls/rtc_1/accept", {"type": "realtime", "model": "gpt-realtime"}),
-        (lambda: client.reject_call("rtc_1", 486), "/realtime/calls/rtc_1/reject",
-         {"status_code": 486}),
+        (
+            lambda: client.accept_call("rtc_1", {"type": "realtime", "model": "gpt-realtime"}),
+            "/realtime/calls/rtc_1/accept",
+            {"type": "realtime", "model": "gpt-realtime"},
+        ),
+        (
+            lambda: client.reject_call("rtc_1", 486),
+            "/realtime/calls/rtc_1/reject",
+            {"status_code": 486},
+        ),
         (lambda: client.reject_call("rtc_1"), "/realtime/calls/rtc_1/reject", None),
-        (lambda: client.refer_call("rtc_1", "tel:+14155550123"), "/realtime/calls/rtc_1/refer",
-         {"target_uri": "tel:+14155550123"}),
+        (
+            lambda: client.refer_call("rtc_1", "tel:+14155550123"),
+            "/realtime/calls/rtc_1/refer",
+            {"target_uri": "tel:+14155550123"},
+        ),
         (lambda: client.hangup_call("rtc_1"), "/realtime/calls/rtc_1/hangup", None),
     ],
 )
@@ -505,8 +537,7 @@ async def test_async_retries_honour_retry_after(upstream: Upstream, sleeps: list
     upstream.respond(500, headers={"retry-after-ms": "250"})
     await client.acreate_client_secret(PAYLOAD)
     assert sleeps == [2.0, 0.25]
-    assert [r.headers.get("x-stainless-retry-count") for r in upstream.requests] == [
-        None, "1", "2"]
+    assert [r.headers.get("x-stainless-retry-count") for r in upstream.requests] == [None, "1", "2"]
 
 
 @pytest.mark.anyio
@@ -529,8 +560,10 @@ async def test_async_does_not_retry_401(upstream: Upstream) -> None:
 @pytest.mark.anyio
 @pytest.mark.parametrize(
     ("exc", "translated"),
-    [(httpx.ReadTimeout("slow"), UpstreamTimeout), (httpx.ConnectError("no"),
-                                                    UpstreamConnectionError)],
+    [
+        (httpx.ReadTimeout("slow"), UpstreamTimeout),
+        (httpx.ConnectError("no"), UpstreamConnectionError),
+    ],
 )
 async def test_async_transport_failures(
     upstream: Upstream, exc: Exception, translated: type[UpstreamError]
@@ -564,8 +597,12 @@ async def test_acreate_call(upstream: Upstream) -> None:
     [
         ("aaccept_call", ("rtc_2", {"type": "realtime"}), "accept", {"type": "realtime"}),
         ("areject_call", ("rtc_2", 603), "reject", {"status_code": 603}),
-        ("arefer_call", ("rtc_2", "sip:desk@example.com"), "refer",
-         {"target_uri": "sip:desk@example.com"}),
+        (
+            "arefer_call",
+            ("rtc_2", "sip:desk@example.com"),
+            "refer",
+            {"target_uri": "sip:desk@example.com"},
+        ),
         ("ahangup_call", ("rtc_2",), "hangup", None),
     ],
 )

@@ -37,8 +37,7 @@ def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     assert conf.WEBHOOK_TOLERANCE == 300
     assert DEFAULTS["SDP_MAX_BYTES"] == conf.SDP_MAX_BYTES
     assert conf.AUDIT_CLIENT_IP is True
-    assert conf.AUTHENTICATION_CLASSES == [
-        "rest_framework.authentication.SessionAuthentication"]
+    assert conf.AUTHENTICATION_CLASSES == ["rest_framework.authentication.SessionAuthentication"]
     assert conf.PERMISSION_CLASSES == ["rest_framework.permissions.IsAuthenticated"]
     assert conf.SIP_DEFAULT_ACTION == {"action": "reject", "status_code": 603}
     assert conf.has_api_key is False
@@ -49,15 +48,17 @@ def test_defaults_are_not_shared_mutable_state() -> None:
         conf.AUTHENTICATION_CLASSES.append("x")
         conf.SIP_DEFAULT_ACTION["action"] = "accept"
         assert conf.AUTHENTICATION_CLASSES == [
-            "rest_framework.authentication.SessionAuthentication"]
+            "rest_framework.authentication.SessionAuthentication"
+        ]
         assert conf.SIP_DEFAULT_ACTION == {"action": "reject", "status_code": 603}
 
 
 def test_missing_key_names_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    with override_settings(DJANGO_REALTIME={"API_KEY": ""}), pytest.raises(
-        RealtimeConfigurationError
-    ) as info:
+    with (
+        override_settings(DJANGO_REALTIME={"API_KEY": ""}),
+        pytest.raises(RealtimeConfigurationError) as info,
+    ):
         conf.API_KEY  # noqa: B018
     assert "DJANGO_REALTIME['API_KEY']" in str(info.value)
     assert "OPENAI_API_KEY" in str(info.value)
@@ -73,8 +74,9 @@ def test_environment_variable_is_the_fallback(monkeypatch: pytest.MonkeyPatch) -
 
 
 def test_override_settings_takes_effect_without_reload() -> None:
-    with override_settings(DJANGO_REALTIME={"API_BASE": "https://a.test/v1/", "RATE": "1/s",
-                                            "API_KEY": "sk-other"}):
+    with override_settings(
+        DJANGO_REALTIME={"API_BASE": "https://a.test/v1/", "RATE": "1/s", "API_KEY": "sk-other"}
+    ):
         assert conf.API_BASE == "https://a.test/v1"
         assert conf.CONNECT_URL == "https://a.test/v1/realtime/calls"
         assert conf.RATE == "1/s"
@@ -85,8 +87,11 @@ def test_override_settings_takes_effect_without_reload() -> None:
 
 
 def test_settings_fixture_takes_effect_without_reload(settings: Any) -> None:
-    settings.DJANGO_REALTIME = {**settings.DJANGO_REALTIME, "CONNECT_URL": "https://c.test/rtc",
-                                "WEBHOOK_SECRETS": "whsec_single"}
+    settings.DJANGO_REALTIME = {
+        **settings.DJANGO_REALTIME,
+        "CONNECT_URL": "https://c.test/rtc",
+        "WEBHOOK_SECRETS": "whsec_single",
+    }
     assert conf.CONNECT_URL == "https://c.test/rtc"
     assert conf.WEBHOOK_SECRETS == ["whsec_single"]
 
@@ -98,8 +103,11 @@ def test_a_malformed_settings_value_falls_back_to_defaults() -> None:
 
 def test_the_client_reads_api_base_and_key_per_request(upstream: Upstream, settings: Any) -> None:
     client.create_client_secret(PAYLOAD)
-    settings.DJANGO_REALTIME = {**settings.DJANGO_REALTIME, "API_BASE": "https://b.test/v1",
-                                "API_KEY": "sk-rotated"}
+    settings.DJANGO_REALTIME = {
+        **settings.DJANGO_REALTIME,
+        "API_BASE": "https://b.test/v1",
+        "API_KEY": "sk-rotated",
+    }
     client.create_client_secret(PAYLOAD)
     first, second = upstream.requests
     assert str(first.url) == f"{API_BASE}/realtime/client_secrets"

@@ -30,8 +30,7 @@ from tests.conftest import (
 )
 
 URL = "/realtime/client-secrets/"
-RESPONSE_KEYS = {"value", "expires_at", "preset", "session_type", "model", "connect_url",
-                 "session"}
+RESPONSE_KEYS = {"value", "expires_at", "preset", "session_type", "model", "connect_url", "session"}
 
 pytestmark = pytest.mark.django_db
 
@@ -97,8 +96,14 @@ def test_realtime_happy_path(
         transcription_language="en",
         speed=1.1,
         max_output_tokens=800,
-        tools=[{"type": "function", "name": "book_room", "description": "Book a room",
-                "parameters": {"type": "object", "properties": {"night": {"type": "string"}}}}],
+        tools=[
+            {
+                "type": "function",
+                "name": "book_room",
+                "description": "Book a room",
+                "parameters": {"type": "object", "properties": {"night": {"type": "string"}}},
+            }
+        ],
         tool_choice="auto",
         ttl_seconds=90,
     )
@@ -134,9 +139,14 @@ def test_realtime_happy_path(
                 },
                 "output": {"voice": "marin", "speed": 1.1},
             },
-            "tools": [{"type": "function", "name": "book_room", "description": "Book a room",
-                       "parameters": {"type": "object",
-                                      "properties": {"night": {"type": "string"}}}}],
+            "tools": [
+                {
+                    "type": "function",
+                    "name": "book_room",
+                    "description": "Book a room",
+                    "parameters": {"type": "object", "properties": {"night": {"type": "string"}}},
+                }
+            ],
             "tool_choice": "auto",
             "max_output_tokens": 800,
         },
@@ -212,7 +222,10 @@ def test_transcription_happy_path(
     assert_valid_request(sent.json)
     row = only_audit_row()
     assert (row.outcome, row.session_type, row.model) == (
-        "issued", "transcription", "gpt-realtime-whisper")
+        "issued",
+        "transcription",
+        "gpt-realtime-whisper",
+    )
 
 
 def test_minimal_preset_sends_only_what_is_set(
@@ -232,7 +245,10 @@ def test_manual_turns_send_turn_detection_null(
     make_preset("ptt", turn_detection="none")
     assert mint(api_client, {"preset": "ptt"}).status_code == 201
     assert upstream.json()["session"] == {
-        "type": "realtime", "model": "gpt-realtime", "audio": {"input": {"turn_detection": None}}}
+        "type": "realtime",
+        "model": "gpt-realtime",
+        "audio": {"input": {"turn_detection": None}},
+    }
     assert_valid_request(upstream.json())
 
 
@@ -265,7 +281,10 @@ def test_no_preset_and_no_default_is_400(
 
 
 def test_the_environment_key_is_the_fallback(
-    api_client: CheckedAPIClient, preset: SessionPreset, upstream: Upstream, settings: Any,
+    api_client: CheckedAPIClient,
+    preset: SessionPreset,
+    upstream: Upstream,
+    settings: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "sk-env-fallback")
@@ -278,14 +297,26 @@ def test_the_environment_key_is_the_fallback(
 
 
 def test_secret_issued_signal(
-    api_client: CheckedAPIClient, preset: SessionPreset, upstream: Upstream,
-    issued: mock.Mock, failed: mock.Mock, user: User,
+    api_client: CheckedAPIClient,
+    preset: SessionPreset,
+    upstream: Upstream,
+    issued: mock.Mock,
+    failed: mock.Mock,
+    user: User,
 ) -> None:
     body = mint(api_client, {"preset": "assistant"}).json()
     issued.assert_called_once()
     kwargs = issued.call_args.kwargs
-    assert set(kwargs) == {"signal", "sender", "request", "user", "preset", "audit",
-                           "expires_at", "call_id"}
+    assert set(kwargs) == {
+        "signal",
+        "sender",
+        "request",
+        "user",
+        "preset",
+        "audit",
+        "expires_at",
+        "call_id",
+    }
     assert kwargs["user"] == user
     assert kwargs["preset"] == preset
     assert kwargs["audit"] == only_audit_row()
@@ -296,15 +327,28 @@ def test_secret_issued_signal(
 
 
 def test_secret_failed_signal(
-    api_client: CheckedAPIClient, preset: SessionPreset, upstream: Upstream,
-    issued: mock.Mock, failed: mock.Mock, user: User,
+    api_client: CheckedAPIClient,
+    preset: SessionPreset,
+    upstream: Upstream,
+    issued: mock.Mock,
+    failed: mock.Mock,
+    user: User,
 ) -> None:
     upstream.respond(500, times=3)
     mint(api_client, {"preset": "assistant"})
     failed.assert_called_once()
     kwargs = failed.call_args.kwargs
-    assert set(kwargs) == {"signal", "sender", "request", "user", "preset", "audit", "outcome",
-                           "code", "error"}
+    assert set(kwargs) == {
+        "signal",
+        "sender",
+        "request",
+        "user",
+        "preset",
+        "audit",
+        "outcome",
+        "code",
+        "error",
+    }
     assert (kwargs["user"], kwargs["preset"]) == (user, preset)
     assert kwargs["audit"] == only_audit_row()
     assert (kwargs["outcome"], kwargs["code"]) == ("upstream_error", "upstream_error")
@@ -316,17 +360,37 @@ def test_secret_failed_signal(
 
 
 def test_whitelisted_overrides_reach_the_upstream(
-    api_client: CheckedAPIClient, make_preset: Callable[..., SessionPreset],
+    api_client: CheckedAPIClient,
+    make_preset: Callable[..., SessionPreset],
     realtime_fake: FakeRealtimeAPI,
 ) -> None:
-    make_preset("flex", voice="alloy", transcription_model="whisper-1",
-                allowed_overrides=["instructions", "voice", "output_modalities", "speed",
-                                   "max_output_tokens", "noise_reduction", "turn_detection",
-                                   "transcription_language", "transcription_prompt"])
-    overrides = {"instructions": "Réponds en français.", "voice": "cedar",
-                 "output_modalities": ["text"], "speed": 0.5, "max_output_tokens": "inf",
-                 "noise_reduction": "far_field", "turn_detection": "server_vad",
-                 "transcription_language": "fr", "transcription_prompt": "Paris"}
+    make_preset(
+        "flex",
+        voice="alloy",
+        transcription_model="whisper-1",
+        allowed_overrides=[
+            "instructions",
+            "voice",
+            "output_modalities",
+            "speed",
+            "max_output_tokens",
+            "noise_reduction",
+            "turn_detection",
+            "transcription_language",
+            "transcription_prompt",
+        ],
+    )
+    overrides = {
+        "instructions": "Réponds en français.",
+        "voice": "cedar",
+        "output_modalities": ["text"],
+        "speed": 0.5,
+        "max_output_tokens": "inf",
+        "noise_reduction": "far_field",
+        "turn_detection": "server_vad",
+        "transcription_language": "fr",
+        "transcription_prompt": "Paris",
+    }
     response = mint(api_client, {"preset": "flex", "overrides": overrides})
     assert response.status_code == 201, response.content
     secrets_of(realtime_fake)
@@ -367,22 +431,32 @@ def test_whitelisted_overrides_reach_the_upstream(
     ],
 )
 def test_bad_overrides_are_400_without_upstream_call(
-    api_client: CheckedAPIClient, make_preset: Callable[..., SessionPreset], upstream: Upstream,
-    overrides: dict[str, Any], allowed: list[str],
+    api_client: CheckedAPIClient,
+    make_preset: Callable[..., SessionPreset],
+    upstream: Upstream,
+    overrides: dict[str, Any],
+    allowed: list[str],
 ) -> None:
     make_preset("strict", transcription_model="whisper-1", allowed_overrides=allowed)
     response = mint(api_client, {"preset": "strict", "overrides": overrides})
     assert_error(response, 400, "invalid_override")
     assert upstream.calls == 0
     row = only_audit_row()
-    assert (row.outcome, row.error_code, row.preset_slug) == ("invalid", "invalid_override",
-                                                              "strict")
+    assert (row.outcome, row.error_code, row.preset_slug) == (
+        "invalid",
+        "invalid_override",
+        "strict",
+    )
 
 
 @pytest.mark.parametrize(
     "body",
-    [{"preset": "not a slug!"}, {"preset": ""}, {"preset": "assistant", "overrides": ["voice"]},
-     {"preset": "assistant", "overrides": "voice=cedar"}],
+    [
+        {"preset": "not a slug!"},
+        {"preset": ""},
+        {"preset": "assistant", "overrides": ["voice"]},
+        {"preset": "assistant", "overrides": "voice=cedar"},
+    ],
 )
 def test_malformed_body_is_400(
     api_client: CheckedAPIClient, preset: SessionPreset, upstream: Upstream, body: Any
@@ -396,14 +470,20 @@ def test_malformed_body_is_400(
 
 
 def test_unauthenticated_is_403(
-    anon_client: CheckedAPIClient, preset: SessionPreset, upstream: Upstream,
+    anon_client: CheckedAPIClient,
+    preset: SessionPreset,
+    upstream: Upstream,
     failed: mock.Mock,
 ) -> None:
     assert_error(mint(anon_client, {"preset": "assistant"}), 403, "not_authenticated")
     assert upstream.calls == 0
     row = only_audit_row()
     assert (row.outcome, row.error_code, row.user, row.username) == (
-        "forbidden", "not_authenticated", None, "")
+        "forbidden",
+        "not_authenticated",
+        None,
+        "",
+    )
     failed.assert_called_once()
 
 
@@ -419,20 +499,28 @@ def test_missing_csrf_token_is_403(
 
 
 def test_group_restricted_preset_is_403(
-    api_client: CheckedAPIClient, make_preset: Callable[..., SessionPreset], group: Group,
+    api_client: CheckedAPIClient,
+    make_preset: Callable[..., SessionPreset],
+    group: Group,
     upstream: Upstream,
 ) -> None:
     make_preset("staff", groups=(group,))
     assert_error(mint(api_client, {"preset": "staff"}), 403, "permission_denied")
     assert upstream.calls == 0
     row = only_audit_row()
-    assert (row.outcome, row.error_code, row.preset_slug) == ("forbidden", "permission_denied",
-                                                              "staff")
+    assert (row.outcome, row.error_code, row.preset_slug) == (
+        "forbidden",
+        "permission_denied",
+        "staff",
+    )
 
 
 def test_group_member_may_mint(
-    client_for: Callable[[User | None], CheckedAPIClient], make_user: Callable[..., User],
-    make_preset: Callable[..., SessionPreset], group: Group, upstream: Upstream,
+    client_for: Callable[[User | None], CheckedAPIClient],
+    make_user: Callable[..., User],
+    make_preset: Callable[..., SessionPreset],
+    group: Group,
+    upstream: Upstream,
 ) -> None:
     make_preset("staff", groups=(group,))
     member = client_for(make_user("member", groups=(group,)))
@@ -442,7 +530,9 @@ def test_group_member_may_mint(
 
 @pytest.mark.parametrize("slug", ["nope", "retired"])
 def test_unknown_or_inactive_preset_is_404(
-    api_client: CheckedAPIClient, make_preset: Callable[..., SessionPreset], upstream: Upstream,
+    api_client: CheckedAPIClient,
+    make_preset: Callable[..., SessionPreset],
+    upstream: Upstream,
     slug: str,
 ) -> None:
     make_preset("retired", is_active=False)
@@ -460,7 +550,10 @@ def test_get_is_not_allowed(api_client: CheckedAPIClient, preset: SessionPreset)
 
 
 def test_global_rate_limit(
-    api_client: CheckedAPIClient, preset: SessionPreset, upstream: Upstream, settings: Any,
+    api_client: CheckedAPIClient,
+    preset: SessionPreset,
+    upstream: Upstream,
+    settings: Any,
     failed: mock.Mock,
 ) -> None:
     settings.DJANGO_REALTIME = {**settings.DJANGO_REALTIME, "RATE": "2/m"}
@@ -476,7 +569,9 @@ def test_global_rate_limit(
 
 
 def test_preset_rate_overrides_the_global_rate(
-    api_client: CheckedAPIClient, make_preset: Callable[..., SessionPreset], upstream: Upstream,
+    api_client: CheckedAPIClient,
+    make_preset: Callable[..., SessionPreset],
+    upstream: Upstream,
     settings: Any,
 ) -> None:
     settings.DJANGO_REALTIME = {**settings.DJANGO_REALTIME, "RATE": "1/m"}
@@ -492,7 +587,9 @@ def test_preset_rate_overrides_the_global_rate(
 
 
 def test_presets_on_the_global_rate_share_one_budget(
-    api_client: CheckedAPIClient, make_preset: Callable[..., SessionPreset], upstream: Upstream,
+    api_client: CheckedAPIClient,
+    make_preset: Callable[..., SessionPreset],
+    upstream: Upstream,
     settings: Any,
 ) -> None:
     settings.DJANGO_REALTIME = {**settings.DJANGO_REALTIME, "RATE": "1/m"}
@@ -503,8 +600,12 @@ def test_presets_on_the_global_rate_share_one_budget(
 
 
 def test_rate_limit_is_per_user(
-    api_client: CheckedAPIClient, client_for: Callable[[User | None], CheckedAPIClient],
-    other_user: User, preset: SessionPreset, upstream: Upstream, settings: Any,
+    api_client: CheckedAPIClient,
+    client_for: Callable[[User | None], CheckedAPIClient],
+    other_user: User,
+    preset: SessionPreset,
+    upstream: Upstream,
+    settings: Any,
 ) -> None:
     settings.DJANGO_REALTIME = {**settings.DJANGO_REALTIME, "RATE": "1/m"}
     assert mint(api_client, {"preset": "assistant"}).status_code == 201
@@ -517,27 +618,42 @@ def test_rate_limit_is_per_user(
 
 @pytest.mark.parametrize("status", [401, 403])
 def test_upstream_refuses_our_key(
-    api_client: CheckedAPIClient, preset: SessionPreset, realtime_fake: FakeRealtimeAPI,
-    log_records: list[logging.LogRecord], status: int,
+    api_client: CheckedAPIClient,
+    preset: SessionPreset,
+    realtime_fake: FakeRealtimeAPI,
+    log_records: list[logging.LogRecord],
+    status: int,
 ) -> None:
-    realtime_fake.fail_next("/realtime/client_secrets", status, code="invalid_api_key",
-                            message=f"Incorrect API key provided: {API_KEY[:6]}….")
+    realtime_fake.fail_next(
+        "/realtime/client_secrets",
+        status,
+        code="invalid_api_key",
+        message=f"Incorrect API key provided: {API_KEY[:6]}….",
+    )
     response = mint(api_client, {"preset": "assistant"})
     assert_error(response, 502, "upstream_error")
     assert "Incorrect API key" not in response.content.decode()
     assert len(realtime_fake.requests_to("/realtime/client_secrets")) == 1  # never retried
     row = only_audit_row()
     assert (row.outcome, row.upstream_status, row.error_code) == (
-        "upstream_error", status, "invalid_api_key")
+        "upstream_error",
+        status,
+        "invalid_api_key",
+    )
     assert row.upstream_request_id == realtime_fake.requests[0].request_id
-    errors = [r for r in log_records
-              if r.levelno >= logging.ERROR and r.name.startswith("django_realtime")]
+    errors = [
+        r
+        for r in log_records
+        if r.levelno >= logging.ERROR and r.name.startswith("django_realtime")
+    ]
     assert len(errors) == 1
     assert "refused this site's API key" in errors[0].getMessage()
 
 
 def test_fake_refuses_a_key_it_does_not_know(
-    api_client: CheckedAPIClient, preset: SessionPreset, realtime_fake: FakeRealtimeAPI,
+    api_client: CheckedAPIClient,
+    preset: SessionPreset,
+    realtime_fake: FakeRealtimeAPI,
     settings: Any,
 ) -> None:
     realtime_fake.accept_any_sk_key = False
@@ -547,8 +663,12 @@ def test_fake_refuses_a_key_it_does_not_know(
 
 @pytest.mark.parametrize(("retry_after", "expected"), [(7, "7"), (None, "10")])
 def test_upstream_rate_limit_is_503_with_retry_after(
-    api_client: CheckedAPIClient, preset: SessionPreset, realtime_fake: FakeRealtimeAPI,
-    sleeps: list[float], retry_after: int | None, expected: str,
+    api_client: CheckedAPIClient,
+    preset: SessionPreset,
+    realtime_fake: FakeRealtimeAPI,
+    sleeps: list[float],
+    retry_after: int | None,
+    expected: str,
 ) -> None:
     realtime_fake.rate_limit_next("/realtime/client_secrets", retry_after=retry_after, times=3)
     response = mint(api_client, {"preset": "assistant"})
@@ -559,11 +679,16 @@ def test_upstream_rate_limit_is_503_with_retry_after(
         assert sleeps == [7.0, 7.0]
     row = only_audit_row()
     assert (row.outcome, row.upstream_status, row.error_code) == (
-        "upstream_unavailable", 429, "rate_limit_exceeded")
+        "upstream_unavailable",
+        429,
+        "rate_limit_exceeded",
+    )
 
 
 def test_upstream_5xx_after_retries_is_502(
-    api_client: CheckedAPIClient, preset: SessionPreset, realtime_fake: FakeRealtimeAPI,
+    api_client: CheckedAPIClient,
+    preset: SessionPreset,
+    realtime_fake: FakeRealtimeAPI,
     sleeps: list[float],
 ) -> None:
     realtime_fake.fail_next("/realtime/client_secrets", 500, times=3)
@@ -579,7 +704,9 @@ def test_upstream_5xx_after_retries_is_502(
 
 
 def test_upstream_5xx_then_success(
-    api_client: CheckedAPIClient, preset: SessionPreset, realtime_fake: FakeRealtimeAPI,
+    api_client: CheckedAPIClient,
+    preset: SessionPreset,
+    realtime_fake: FakeRealtimeAPI,
 ) -> None:
     realtime_fake.fail_next("/realtime/client_secrets", 503, times=2)
     response = mint(api_client, {"preset": "assistant"})
@@ -591,7 +718,9 @@ def test_upstream_5xx_then_success(
 
 
 def test_upstream_timeout_is_504(
-    api_client: CheckedAPIClient, preset: SessionPreset, realtime_fake: FakeRealtimeAPI,
+    api_client: CheckedAPIClient,
+    preset: SessionPreset,
+    realtime_fake: FakeRealtimeAPI,
 ) -> None:
     realtime_fake.timeout_next("/realtime/client_secrets", times=3)
     assert_error(mint(api_client, {"preset": "assistant"}), 504, "upstream_timeout")
@@ -614,12 +743,15 @@ def test_upstream_unreachable_is_502(
     "answer",
     [
         httpx.Response(200, content=b"<html>proxy login</html>", headers={"x-request-id": "r1"}),
-        httpx.Response(200, json={"client_secret": {"value": "ek_legacy"}},
-                       headers={"x-request-id": "r1"}),
+        httpx.Response(
+            200, json={"client_secret": {"value": "ek_legacy"}}, headers={"x-request-id": "r1"}
+        ),
     ],
 )
 def test_malformed_upstream_success_is_502(
-    api_client: CheckedAPIClient, preset: SessionPreset, upstream: Upstream,
+    api_client: CheckedAPIClient,
+    preset: SessionPreset,
+    upstream: Upstream,
     answer: httpx.Response,
 ) -> None:
     MINTED.append("ek_legacy")
@@ -630,13 +762,20 @@ def test_malformed_upstream_success_is_502(
     assert upstream.calls == 1
     row = only_audit_row()
     assert (row.outcome, row.upstream_status, row.upstream_request_id) == (
-        "upstream_error", 200, "r1")
+        "upstream_error",
+        200,
+        "r1",
+    )
     assert row.secret_fingerprint == ""
 
 
 def test_missing_api_key_is_503(
-    api_client: CheckedAPIClient, preset: SessionPreset, upstream: Upstream, settings: Any,
-    monkeypatch: pytest.MonkeyPatch, log_records: list[logging.LogRecord],
+    api_client: CheckedAPIClient,
+    preset: SessionPreset,
+    upstream: Upstream,
+    settings: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    log_records: list[logging.LogRecord],
 ) -> None:
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     settings.DJANGO_REALTIME = {**settings.DJANGO_REALTIME, "API_KEY": None}
@@ -651,28 +790,44 @@ def test_missing_api_key_is_503(
 
 @pytest.mark.parametrize(
     "overrides",
-    [{"turn_detection": "server_vad"}, {"turn_detection": "semantic_vad"},
-     {"transcription_prompt": "names"}],
+    [
+        {"turn_detection": "server_vad"},
+        {"turn_detection": "semantic_vad"},
+        {"transcription_prompt": "names"},
+    ],
 )
 def test_overrides_the_model_cannot_take_are_400(
-    api_client: CheckedAPIClient, make_preset: Callable[..., SessionPreset],
-    realtime_fake: FakeRealtimeAPI, overrides: dict[str, Any],
+    api_client: CheckedAPIClient,
+    make_preset: Callable[..., SessionPreset],
+    realtime_fake: FakeRealtimeAPI,
+    overrides: dict[str, Any],
 ) -> None:
     """gpt-realtime-whisper needs manual turns and takes no prompt: the API would refuse."""
-    make_preset("live", session_type="transcription", transcription_model="gpt-realtime-whisper",
-                turn_detection="none",
-                allowed_overrides=["turn_detection", "transcription_prompt"])
-    assert_error(mint(api_client, {"preset": "live", "overrides": overrides}), 400,
-                 "invalid_override")
+    make_preset(
+        "live",
+        session_type="transcription",
+        transcription_model="gpt-realtime-whisper",
+        turn_detection="none",
+        allowed_overrides=["turn_detection", "transcription_prompt"],
+    )
+    assert_error(
+        mint(api_client, {"preset": "live", "overrides": overrides}), 400, "invalid_override"
+    )
     assert realtime_fake.requests == []
 
 
 def test_manual_turns_override_is_fine_for_gpt_realtime_whisper(
-    api_client: CheckedAPIClient, make_preset: Callable[..., SessionPreset],
+    api_client: CheckedAPIClient,
+    make_preset: Callable[..., SessionPreset],
     realtime_fake: FakeRealtimeAPI,
 ) -> None:
-    make_preset("live", session_type="transcription", transcription_model="gpt-realtime-whisper",
-                turn_detection="none", allowed_overrides=["turn_detection"])
+    make_preset(
+        "live",
+        session_type="transcription",
+        transcription_model="gpt-realtime-whisper",
+        turn_detection="none",
+        allowed_overrides=["turn_detection"],
+    )
     response = mint(api_client, {"preset": "live", "overrides": {"turn_detection": "none"}})
     assert response.status_code == 201
     secrets_of(realtime_fake)
@@ -680,12 +835,15 @@ def test_manual_turns_override_is_fine_for_gpt_realtime_whisper(
 
 @pytest.mark.parametrize("name", ["transcription_language", "transcription_prompt"])
 def test_transcription_overrides_need_a_transcription_model(
-    api_client: CheckedAPIClient, make_preset: Callable[..., SessionPreset], upstream: Upstream,
+    api_client: CheckedAPIClient,
+    make_preset: Callable[..., SessionPreset],
+    upstream: Upstream,
     name: str,
 ) -> None:
     """Without a transcription model the value would be dropped without a word."""
     make_preset("plain", allowed_overrides=[name])
     value = "en" if name == "transcription_language" else "names"
-    assert_error(mint(api_client, {"preset": "plain", "overrides": {name: value}}), 400,
-                 "invalid_override")
+    assert_error(
+        mint(api_client, {"preset": "plain", "overrides": {name: value}}), 400, "invalid_override"
+    )
     assert upstream.calls == 0

@@ -21,8 +21,12 @@ def realtime(**fields: Any) -> SessionPreset:
 
 
 def transcription(**fields: Any) -> SessionPreset:
-    values: dict[str, Any] = {"slug": "t", "name": "T", "session_type": "transcription",
-                              "transcription_model": "gpt-4o-transcribe"}
+    values: dict[str, Any] = {
+        "slug": "t",
+        "name": "T",
+        "session_type": "transcription",
+        "transcription_model": "gpt-4o-transcribe",
+    }
     values.update(fields)
     return SessionPreset(**values)
 
@@ -37,15 +41,23 @@ def clean_errors(preset: SessionPreset) -> dict[str, list[str]]:
     "preset",
     [
         realtime(),
-        realtime(model="gpt-realtime-mini-2025-12-15", voice="cedar", speed=0.25,
-                 max_output_tokens=4096, ttl_seconds=10),
+        realtime(
+            model="gpt-realtime-mini-2025-12-15",
+            voice="cedar",
+            speed=0.25,
+            max_output_tokens=4096,
+            ttl_seconds=10,
+        ),
         realtime(voice="voice_abc", speed=1.5, max_output_tokens=1, ttl_seconds=7200),
         realtime(tools=[FUNCTION_TOOL], tool_choice="lookup"),
         realtime(tool_choice="required"),
         realtime(turn_detection="semantic_vad", turn_detection_options={"eagerness": "high"}),
         realtime(turn_detection="server_vad", turn_detection_options={"idle_timeout_ms": 5000}),
-        realtime(transcription_model="whisper-1", transcription_language="en",
-                 transcription_prompt="Acme"),
+        realtime(
+            transcription_model="whisper-1",
+            transcription_language="en",
+            transcription_prompt="Acme",
+        ),
         realtime(allowed_overrides=["instructions", "voice", "speed", "turn_detection"]),
         transcription(),
         transcription(transcription_model="gpt-realtime-whisper", turn_detection="none"),
@@ -76,20 +88,36 @@ def test_valid_presets(preset: SessionPreset) -> None:
         (realtime(tools={"type": "function"}), "tools"),
         (realtime(tools=[{"type": "function"}]), "tools"),
         (realtime(tools=["lookup"]), "tools"),
-        (realtime(turn_detection="server_vad", turn_detection_options={"eagerness": "low"}),
-         "turn_detection_options"),
-        (realtime(turn_detection="semantic_vad", turn_detection_options={"threshold": 0.5}),
-         "turn_detection_options"),
-        (realtime(turn_detection="none", turn_detection_options={"threshold": 0.5}),
-         "turn_detection_options"),
-        (realtime(turn_detection="server_vad", turn_detection_options={"idle_timeout_ms": 100}),
-         "turn_detection_options"),
+        (
+            realtime(turn_detection="server_vad", turn_detection_options={"eagerness": "low"}),
+            "turn_detection_options",
+        ),
+        (
+            realtime(turn_detection="semantic_vad", turn_detection_options={"threshold": 0.5}),
+            "turn_detection_options",
+        ),
+        (
+            realtime(turn_detection="none", turn_detection_options={"threshold": 0.5}),
+            "turn_detection_options",
+        ),
+        (
+            realtime(turn_detection="server_vad", turn_detection_options={"idle_timeout_ms": 100}),
+            "turn_detection_options",
+        ),
         (realtime(transcription_model="gpt-realtime-whisper"), "turn_detection"),
         (transcription(transcription_model="gpt-realtime-whisper"), "turn_detection"),
-        (transcription(transcription_model="gpt-realtime-whisper", turn_detection="server_vad"),
-         "turn_detection"),
-        (transcription(transcription_model="gpt-realtime-whisper", turn_detection="none",
-                       transcription_prompt="names"), "transcription_prompt"),
+        (
+            transcription(transcription_model="gpt-realtime-whisper", turn_detection="server_vad"),
+            "turn_detection",
+        ),
+        (
+            transcription(
+                transcription_model="gpt-realtime-whisper",
+                turn_detection="none",
+                transcription_prompt="names",
+            ),
+            "transcription_prompt",
+        ),
         (transcription(instructions="Be brief."), "instructions"),
         (transcription(voice="alloy"), "voice"),
         (transcription(model="gpt-realtime"), "model"),
@@ -101,8 +129,10 @@ def test_valid_presets(preset: SessionPreset) -> None:
         (realtime(extra_session={"type": "transcription"}), "extra_session"),
         (realtime(extra_session=["tracing"]), "extra_session"),
         (realtime(transcription_language="en"), "transcription_model"),
-        (realtime(transcription_model="whisper-1", transcription_language="english"),
-         "transcription_language"),
+        (
+            realtime(transcription_model="whisper-1", transcription_language="english"),
+            "transcription_language",
+        ),
         (transcription(allowed_overrides=["voice"]), "allowed_overrides"),
         (transcription(allowed_overrides=["instructions"]), "allowed_overrides"),
         (realtime(allowed_overrides=["model"]), "allowed_overrides"),

@@ -94,9 +94,7 @@ def test_listing_and_minting_agree(
         assert (status == 201) == (slug in listed), slug
 
 
-def test_unauthenticated_is_403(
-    anon_client: CheckedAPIClient, preset: SessionPreset
-) -> None:
+def test_unauthenticated_is_403(anon_client: CheckedAPIClient, preset: SessionPreset) -> None:
     response = anon_client.get(URL)
     assert response.status_code == 403
     assert response.json() == {

@@ -37,8 +37,12 @@ def issued() -> Iterator[mock.Mock]:
     signals.secret_issued.disconnect(dispatch_uid="test-relay-issued")
 
 
-def offer(api: CheckedAPIClient, query: str = "?preset=assistant", body: str | bytes = OFFER_SDP,
-          content_type: str = "application/sdp") -> Any:
+def offer(
+    api: CheckedAPIClient,
+    query: str = "?preset=assistant",
+    body: str | bytes = OFFER_SDP,
+    content_type: str = "application/sdp",
+) -> Any:
     return api.post(URL + query, data=body, content_type=content_type)
 
 
@@ -55,12 +59,19 @@ def assert_error(response: Any, status: int, code: str) -> None:
 
 
 def test_relay_happy_path(
-    api_client: CheckedAPIClient, make_preset: Callable[..., SessionPreset],
-    fake: FakeRealtimeAPI, user: User, issued: mock.Mock,
+    api_client: CheckedAPIClient,
+    make_preset: Callable[..., SessionPreset],
+    fake: FakeRealtimeAPI,
+    user: User,
+    issued: mock.Mock,
 ) -> None:
-    preset = make_preset("assistant", instructions="Hello there.", voice="ash",
-                         turn_detection="server_vad",
-                         turn_detection_options={"silence_duration_ms": 300})
+    preset = make_preset(
+        "assistant",
+        instructions="Hello there.",
+        voice="ash",
+        turn_detection="server_vad",
+        turn_detection_options={"silence_duration_ms": 300},
+    )
 
     response = offer(api_client)
 
@@ -105,7 +116,9 @@ def test_relay_happy_path(
 
 
 def test_relay_with_overrides_in_the_query(
-    api_client: CheckedAPIClient, make_preset: Callable[..., SessionPreset], fake: FakeRealtimeAPI,
+    api_client: CheckedAPIClient,
+    make_preset: Callable[..., SessionPreset],
+    fake: FakeRealtimeAPI,
 ) -> None:
     make_preset("assistant", allowed_overrides=["voice"])
     query = "?preset=assistant&overrides=" + quote(json.dumps({"voice": "sage"}))
@@ -115,7 +128,9 @@ def test_relay_with_overrides_in_the_query(
 
 
 def test_relay_transcription_preset(
-    api_client: CheckedAPIClient, make_preset: Callable[..., SessionPreset], fake: FakeRealtimeAPI,
+    api_client: CheckedAPIClient,
+    make_preset: Callable[..., SessionPreset],
+    fake: FakeRealtimeAPI,
 ) -> None:
     make_preset("dictation", session_type="transcription", transcription_model="whisper-1")
     assert offer(api_client, "?preset=dictation").status_code == 201
@@ -128,7 +143,10 @@ def test_relay_transcription_preset(
 
 
 def test_relay_uses_the_default_preset(
-    api_client: CheckedAPIClient, preset: SessionPreset, upstream: Upstream, settings: Any,
+    api_client: CheckedAPIClient,
+    preset: SessionPreset,
+    upstream: Upstream,
+    settings: Any,
 ) -> None:
     settings.DJANGO_REALTIME = {**settings.DJANGO_REALTIME, "DEFAULT_PRESET": "assistant"}
     response = offer(api_client, "")
@@ -148,8 +166,10 @@ NO_AUDIO = OFFER_SDP.replace("m=audio 9 UDP/TLS/RTP/SAVPF 111", "m=video 9 UDP/T
         (OFFER_SDP, "application/json"),
         (OFFER_SDP, "text/plain"),
         ("sdp=v%3D0", "application/x-www-form-urlencoded"),
-        ("--b\r\nContent-Disposition: form-data; name=\"sdp\"\r\n\r\nv=0\r\n--b--\r\n",
-         "multipart/form-data; boundary=b"),
+        (
+            '--b\r\nContent-Disposition: form-data; name="sdp"\r\n\r\nv=0\r\n--b--\r\n',
+            "multipart/form-data; boundary=b",
+        ),
         ("not an sdp at all", "application/sdp"),
         ("", "application/sdp"),
         (json.dumps({"sdp": OFFER_SDP}), "application/sdp"),
@@ -159,8 +179,11 @@ NO_AUDIO = OFFER_SDP.replace("m=audio 9 UDP/TLS/RTP/SAVPF 111", "m=video 9 UDP/T
     ],
 )
 def test_bad_offers_are_400_without_upstream_call(
-    api_client: CheckedAPIClient, preset: SessionPreset, upstream: Upstream,
-    body: str | bytes, content_type: str,
+    api_client: CheckedAPIClient,
+    preset: SessionPreset,
+    upstream: Upstream,
+    body: str | bytes,
+    content_type: str,
 ) -> None:
     assert_error(offer(api_client, body=body, content_type=content_type), 400, "invalid")
     assert upstream.calls == 0
@@ -169,14 +192,19 @@ def test_bad_offers_are_400_without_upstream_call(
 
 
 def test_content_type_parameters_are_tolerated(
-    api_client: CheckedAPIClient, preset: SessionPreset, upstream: Upstream,
+    api_client: CheckedAPIClient,
+    preset: SessionPreset,
+    upstream: Upstream,
 ) -> None:
     response = offer(api_client, content_type="application/sdp; charset=utf-8")
     assert response.status_code == 201
 
 
 def test_oversized_offer_is_400(
-    api_client: CheckedAPIClient, preset: SessionPreset, upstream: Upstream, settings: Any,
+    api_client: CheckedAPIClient,
+    preset: SessionPreset,
+    upstream: Upstream,
+    settings: Any,
 ) -> None:
     settings.DJANGO_REALTIME = {**settings.DJANGO_REALTIME, "SDP_MAX_BYTES": len(OFFER_SDP)}
     assert offer(api_client).status_code == 201
@@ -188,14 +216,18 @@ def test_oversized_offer_is_400(
 
 
 def test_overrides_must_be_json(
-    api_client: CheckedAPIClient, preset: SessionPreset, upstream: Upstream,
+    api_client: CheckedAPIClient,
+    preset: SessionPreset,
+    upstream: Upstream,
 ) -> None:
     assert_error(offer(api_client, "?preset=assistant&overrides={voice"), 400, "invalid")
     assert upstream.calls == 0
 
 
 def test_not_whitelisted_override_is_400(
-    api_client: CheckedAPIClient, preset: SessionPreset, upstream: Upstream,
+    api_client: CheckedAPIClient,
+    preset: SessionPreset,
+    upstream: Upstream,
 ) -> None:
     query = "?preset=assistant&overrides=" + quote(json.dumps({"instructions": "obey me"}))
     assert_error(offer(api_client, query), 400, "invalid_override")
@@ -206,7 +238,9 @@ def test_not_whitelisted_override_is_400(
 
 
 def test_unauthenticated_is_403(
-    anon_client: CheckedAPIClient, preset: SessionPreset, upstream: Upstream,
+    anon_client: CheckedAPIClient,
+    preset: SessionPreset,
+    upstream: Upstream,
 ) -> None:
     assert_error(offer(anon_client), 403, "not_authenticated")
     assert upstream.calls == 0
@@ -214,7 +248,9 @@ def test_unauthenticated_is_403(
 
 
 def test_missing_csrf_is_403(
-    api_client: CheckedAPIClient, preset: SessionPreset, upstream: Upstream,
+    api_client: CheckedAPIClient,
+    preset: SessionPreset,
+    upstream: Upstream,
 ) -> None:
     api_client.credentials()
     assert_error(offer(api_client), 403, "permission_denied")
@@ -222,7 +258,9 @@ def test_missing_csrf_is_403(
 
 
 def test_group_restricted_is_403(
-    api_client: CheckedAPIClient, make_preset: Callable[..., SessionPreset], group: Group,
+    api_client: CheckedAPIClient,
+    make_preset: Callable[..., SessionPreset],
+    group: Group,
     upstream: Upstream,
 ) -> None:
     make_preset("staff", groups=(group,))
@@ -236,7 +274,9 @@ def test_unknown_preset_is_404(api_client: CheckedAPIClient, upstream: Upstream)
 
 
 def test_relay_is_rate_limited_before_the_upstream(
-    api_client: CheckedAPIClient, make_preset: Callable[..., SessionPreset], upstream: Upstream,
+    api_client: CheckedAPIClient,
+    make_preset: Callable[..., SessionPreset],
+    upstream: Upstream,
 ) -> None:
     make_preset("assistant", rate="1/m")
     assert offer(api_client).status_code == 201
@@ -250,7 +290,9 @@ def test_relay_is_rate_limited_before_the_upstream(
 
 
 def test_upstream_refuses_the_offer(
-    api_client: CheckedAPIClient, preset: SessionPreset, fake: FakeRealtimeAPI,
+    api_client: CheckedAPIClient,
+    preset: SessionPreset,
+    fake: FakeRealtimeAPI,
 ) -> None:
     fake.refuse_next_offer()
     response = offer(api_client)
@@ -258,12 +300,17 @@ def test_upstream_refuses_the_offer(
     assert "WHIP" not in response.content.decode()
     row = only_audit_row()
     assert (row.outcome, row.upstream_status, row.error_code) == (
-        "upstream_error", 400, "invalid_offer")
+        "upstream_error",
+        400,
+        "invalid_offer",
+    )
     assert len(fake.requests_to("/realtime/calls")) == 1
 
 
 def test_upstream_timeout_is_504(
-    api_client: CheckedAPIClient, preset: SessionPreset, fake: FakeRealtimeAPI,
+    api_client: CheckedAPIClient,
+    preset: SessionPreset,
+    fake: FakeRealtimeAPI,
 ) -> None:
     fake.timeout_next("/realtime/calls", times=3)
     assert_error(offer(api_client), 504, "upstream_timeout")
@@ -272,7 +319,9 @@ def test_upstream_timeout_is_504(
 
 
 def test_upstream_rate_limit_is_503(
-    api_client: CheckedAPIClient, preset: SessionPreset, fake: FakeRealtimeAPI,
+    api_client: CheckedAPIClient,
+    preset: SessionPreset,
+    fake: FakeRealtimeAPI,
 ) -> None:
     fake.rate_limit_next("/realtime/calls", retry_after=4, times=3)
     response = offer(api_client)
@@ -281,7 +330,9 @@ def test_upstream_rate_limit_is_503(
 
 
 def test_upstream_answer_that_is_not_sdp_is_502(
-    api_client: CheckedAPIClient, preset: SessionPreset, upstream: Upstream,
+    api_client: CheckedAPIClient,
+    preset: SessionPreset,
+    upstream: Upstream,
 ) -> None:
     upstream.queue(httpx.Response(201, json={"ok": True}, headers={"x-request-id": "req_x"}))
     assert_error(offer(api_client), 502, "upstream_error")
@@ -289,7 +340,10 @@ def test_upstream_answer_that_is_not_sdp_is_502(
 
 
 def test_missing_api_key_is_503(
-    api_client: CheckedAPIClient, preset: SessionPreset, upstream: Upstream, settings: Any,
+    api_client: CheckedAPIClient,
+    preset: SessionPreset,
+    upstream: Upstream,
+    settings: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)

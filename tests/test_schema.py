@@ -26,40 +26,73 @@ def realtime(**fields: Any) -> SessionPreset:
 
 
 def transcription(**fields: Any) -> SessionPreset:
-    values = {"slug": "t", "name": "T", "session_type": "transcription",
-              "transcription_model": "gpt-4o-transcribe", **fields}
+    values = {
+        "slug": "t",
+        "name": "T",
+        "session_type": "transcription",
+        "transcription_model": "gpt-4o-transcribe",
+        **fields,
+    }
     return SessionPreset(**values)
 
 
 PRESETS = {
     "realtime-minimal": realtime(),
     "realtime-full": realtime(
-        instructions="Be brief.", voice="cedar", output_modalities="audio",
-        input_audio_format="audio/pcm", output_audio_format="audio/pcma",
-        noise_reduction="far_field", turn_detection="server_vad",
-        turn_detection_options={"threshold": 0.4, "prefix_padding_ms": 200,
-                                "silence_duration_ms": 600, "create_response": True,
-                                "interrupt_response": False, "idle_timeout_ms": 10000},
-        transcription_model="gpt-4o-transcribe", transcription_language="en",
-        transcription_prompt="Expect city names.", speed=0.9, max_output_tokens=4096,
-        tools=[TOOL], tool_choice="get_weather", ttl_seconds=7200,
+        instructions="Be brief.",
+        voice="cedar",
+        output_modalities="audio",
+        input_audio_format="audio/pcm",
+        output_audio_format="audio/pcma",
+        noise_reduction="far_field",
+        turn_detection="server_vad",
+        turn_detection_options={
+            "threshold": 0.4,
+            "prefix_padding_ms": 200,
+            "silence_duration_ms": 600,
+            "create_response": True,
+            "interrupt_response": False,
+            "idle_timeout_ms": 10000,
+        },
+        transcription_model="gpt-4o-transcribe",
+        transcription_language="en",
+        transcription_prompt="Expect city names.",
+        speed=0.9,
+        max_output_tokens=4096,
+        tools=[TOOL],
+        tool_choice="get_weather",
+        ttl_seconds=7200,
     ),
     "realtime-text": realtime(output_modalities="text", tool_choice="none", ttl_seconds=10),
-    "realtime-semantic": realtime(turn_detection="semantic_vad",
-                                  turn_detection_options={"eagerness": "low"}),
+    "realtime-semantic": realtime(
+        turn_detection="semantic_vad", turn_detection_options={"eagerness": "low"}
+    ),
     "realtime-manual": realtime(turn_detection="none"),
     "realtime-custom-voice": realtime(voice="voice_1234"),
-    "realtime-mcp": realtime(tools=[{"type": "mcp", "server_label": "docs",
-                                     "server_url": "https://mcp.example.com/sse",
-                                     "require_approval": "never"}], tool_choice="required"),
+    "realtime-mcp": realtime(
+        tools=[
+            {
+                "type": "mcp",
+                "server_label": "docs",
+                "server_url": "https://mcp.example.com/sse",
+                "require_approval": "never",
+            }
+        ],
+        tool_choice="required",
+    ),
     "transcription-minimal": transcription(),
     "transcription-full": transcription(
-        input_audio_format="audio/pcmu", noise_reduction="near_field",
-        turn_detection="server_vad", turn_detection_options={"silence_duration_ms": 700},
-        transcription_language="de", transcription_prompt="Fachbegriffe", ttl_seconds=3600,
+        input_audio_format="audio/pcmu",
+        noise_reduction="near_field",
+        turn_detection="server_vad",
+        turn_detection_options={"silence_duration_ms": 700},
+        transcription_language="de",
+        transcription_prompt="Fachbegriffe",
+        ttl_seconds=3600,
     ),
-    "transcription-whisper-realtime": transcription(transcription_model="gpt-realtime-whisper",
-                                                    turn_detection="none"),
+    "transcription-whisper-realtime": transcription(
+        transcription_model="gpt-realtime-whisper", turn_detection="none"
+    ),
 }
 
 
@@ -73,12 +106,28 @@ def test_built_requests_are_valid(name: str) -> None:
 @pytest.mark.parametrize(
     ("name", "overrides"),
     [
-        ("realtime-full", {"instructions": "Short answers.", "voice": "verse",
-                           "output_modalities": "text", "speed": 1.5, "max_output_tokens": "inf",
-                           "noise_reduction": None, "turn_detection": "semantic_vad",
-                           "transcription_language": "es", "transcription_prompt": "Hola"}),
-        ("transcription-full", {"turn_detection": "none", "noise_reduction": "far_field",
-                                "transcription_language": "fr"}),
+        (
+            "realtime-full",
+            {
+                "instructions": "Short answers.",
+                "voice": "verse",
+                "output_modalities": "text",
+                "speed": 1.5,
+                "max_output_tokens": "inf",
+                "noise_reduction": None,
+                "turn_detection": "semantic_vad",
+                "transcription_language": "es",
+                "transcription_prompt": "Hola",
+            },
+        ),
+        (
+            "transcription-full",
+            {
+                "turn_detection": "none",
+                "noise_reduction": "far_field",
+                "transcription_language": "fr",
+            },
+        ),
     ],
 )
 def test_requests_with_overrides_are_valid(name: str, overrides: dict[str, Any]) -> None:
@@ -109,8 +158,12 @@ def test_sip_accept_sessions_are_valid(name: str) -> None:
         {"session": {"type": "translation"}},
         {"session": {"type": "realtime", "audio": {"output": {"speed": 2.0}}}},
         {"session": {"type": "realtime", "output_modalities": ["video"]}},
-        {"session": {"type": "realtime", "audio": {"input": {"format": {"type": "audio/pcm",
-                                                                        "rate": 16000}}}}},
+        {
+            "session": {
+                "type": "realtime",
+                "audio": {"input": {"format": {"type": "audio/pcm", "rate": 16000}}},
+            }
+        },
     ],
 )
 def test_the_schema_really_rejects_bad_bodies(body: dict[str, Any]) -> None:

@@ -47,15 +47,24 @@ def test_full_realtime_request() -> None:
         output_audio_format="audio/pcmu",
         noise_reduction="near_field",
         turn_detection="server_vad",
-        turn_detection_options={"threshold": 0.6, "silence_duration_ms": 400,
-                                "idle_timeout_ms": 6000},
+        turn_detection_options={
+            "threshold": 0.6,
+            "silence_duration_ms": 400,
+            "idle_timeout_ms": 6000,
+        },
         transcription_model="gpt-4o-mini-transcribe",
         transcription_language="en",
         transcription_prompt="names: Ada, Grace",
         speed=1.25,
         max_output_tokens=512,
-        tools=[{"type": "function", "name": "lookup", "description": "Look up",
-                "parameters": {"type": "object", "properties": {}}}],
+        tools=[
+            {
+                "type": "function",
+                "name": "lookup",
+                "description": "Look up",
+                "parameters": {"type": "object", "properties": {}},
+            }
+        ],
         tool_choice="lookup",
         ttl_seconds=120,
         extra_session={"tracing": "auto", "audio": {"output": {"speed": 1.1}}},
@@ -70,16 +79,29 @@ def test_full_realtime_request() -> None:
             "audio": {
                 "input": {
                     "format": {"type": "audio/pcm", "rate": 24000},
-                    "transcription": {"model": "gpt-4o-mini-transcribe", "language": "en",
-                                      "prompt": "names: Ada, Grace"},
+                    "transcription": {
+                        "model": "gpt-4o-mini-transcribe",
+                        "language": "en",
+                        "prompt": "names: Ada, Grace",
+                    },
                     "noise_reduction": {"type": "near_field"},
-                    "turn_detection": {"type": "server_vad", "threshold": 0.6,
-                                       "silence_duration_ms": 400, "idle_timeout_ms": 6000},
+                    "turn_detection": {
+                        "type": "server_vad",
+                        "threshold": 0.6,
+                        "silence_duration_ms": 400,
+                        "idle_timeout_ms": 6000,
+                    },
                 },
                 "output": {"format": {"type": "audio/pcmu"}, "voice": "marin", "speed": 1.1},
             },
-            "tools": [{"type": "function", "name": "lookup", "description": "Look up",
-                       "parameters": {"type": "object", "properties": {}}}],
+            "tools": [
+                {
+                    "type": "function",
+                    "name": "lookup",
+                    "description": "Look up",
+                    "parameters": {"type": "object", "properties": {}},
+                }
+            ],
             "tool_choice": {"type": "function", "name": "lookup"},
             "max_output_tokens": 512,
             "tracing": "auto",
@@ -113,9 +135,13 @@ def test_transcription_request_has_no_top_level_model() -> None:
     assert "model" not in body["session"]
 
 
-@pytest.mark.parametrize("preset", [realtime(turn_detection="none"),
-                                    transcription(transcription_model="gpt-realtime-whisper",
-                                                  turn_detection="none")])
+@pytest.mark.parametrize(
+    "preset",
+    [
+        realtime(turn_detection="none"),
+        transcription(transcription_model="gpt-realtime-whisper", turn_detection="none"),
+    ],
+)
 def test_manual_turns_send_an_explicit_null(preset: SessionPreset) -> None:
     session = sessions.build_session(preset)
     assert "turn_detection" in session["audio"]["input"]
@@ -149,8 +175,10 @@ def test_never_a_ttl_field_or_top_level_model() -> None:
 
 
 def test_extra_session_is_deep_merged_without_mutating_the_preset() -> None:
-    extra = {"audio": {"input": {"noise_reduction": {"type": "far_field"}}}, "include": [
-        "item.input_audio_transcription.logprobs"]}
+    extra = {
+        "audio": {"input": {"noise_reduction": {"type": "far_field"}}},
+        "include": ["item.input_audio_transcription.logprobs"],
+    }
     preset = realtime(noise_reduction="near_field", voice="alloy", extra_session=extra)
     session = sessions.build_session(preset)
     assert session["audio"] == {
@@ -173,7 +201,10 @@ def test_tools_are_copied() -> None:
 def test_deep_merge() -> None:
     base = {"a": {"b": 1, "c": 2}, "d": [1]}
     assert sessions.deep_merge(base, {"a": {"c": 3}, "d": [2], "e": None}) == {
-        "a": {"b": 1, "c": 3}, "d": [2], "e": None}
+        "a": {"b": 1, "c": 3},
+        "d": [2],
+        "e": None,
+    }
     assert base == {"a": {"b": 1, "c": 2}, "d": [1]}
 
 
@@ -183,12 +214,18 @@ def test_deep_merge() -> None:
 def test_sip_accept_session_drops_fields_the_calls_api_refuses() -> None:
     preset = realtime(
         turn_detection="server_vad",
-        turn_detection_options={"threshold": 0.5, "prefix_padding_ms": 300,
-                                "silence_duration_ms": 500, "create_response": True},
+        turn_detection_options={
+            "threshold": 0.5,
+            "prefix_padding_ms": 300,
+            "silence_duration_ms": 500,
+            "create_response": True,
+        },
     )
     session = sessions.build_sip_accept_session(preset)
     assert session["audio"]["input"]["turn_detection"] == {
-        "type": "server_vad", "create_response": True}
+        "type": "server_vad",
+        "create_response": True,
+    }
     # the preset itself is untouched
     assert sessions.build_session(preset)["audio"]["input"]["turn_detection"]["threshold"] == 0.5
 
@@ -211,15 +248,27 @@ VALID_OVERRIDES: list[tuple[str, Any, dict[str, Any]]] = [
     ("max_output_tokens", 1, {"max_output_tokens": 1}),
     ("max_output_tokens", 4096, {"max_output_tokens": 4096}),
     ("max_output_tokens", "inf", {"max_output_tokens": "inf"}),
-    ("noise_reduction", "far_field",
-     {"audio": {"input": {"noise_reduction": {"type": "far_field"}}}}),
-    ("turn_detection", "semantic_vad",
-     {"audio": {"input": {"turn_detection": {"type": "semantic_vad"}}}}),
+    (
+        "noise_reduction",
+        "far_field",
+        {"audio": {"input": {"noise_reduction": {"type": "far_field"}}}},
+    ),
+    (
+        "turn_detection",
+        "semantic_vad",
+        {"audio": {"input": {"turn_detection": {"type": "semantic_vad"}}}},
+    ),
     ("turn_detection", "none", {"audio": {"input": {"turn_detection": None}}}),
-    ("transcription_language", "fr", {"audio": {"input": {"transcription": {
-        "model": "whisper-1", "language": "fr"}}}}),
-    ("transcription_prompt", "Acme, Widget", {"audio": {"input": {"transcription": {
-        "model": "whisper-1", "prompt": "Acme, Widget"}}}}),
+    (
+        "transcription_language",
+        "fr",
+        {"audio": {"input": {"transcription": {"model": "whisper-1", "language": "fr"}}}},
+    ),
+    (
+        "transcription_prompt",
+        "Acme, Widget",
+        {"audio": {"input": {"transcription": {"model": "whisper-1", "prompt": "Acme, Widget"}}}},
+    ),
 ]
 
 
@@ -296,24 +345,35 @@ def test_noise_reduction_override_can_switch_it_off() -> None:
 
 
 def test_turn_detection_override_drops_options_of_the_other_vad() -> None:
-    preset = realtime(turn_detection="server_vad", turn_detection_options={"threshold": 0.7},
-                      allowed_overrides=["turn_detection"])
+    preset = realtime(
+        turn_detection="server_vad",
+        turn_detection_options={"threshold": 0.7},
+        allowed_overrides=["turn_detection"],
+    )
     same = sessions.validate_overrides(preset, {"turn_detection": "server_vad"})
     assert sessions.build_session(preset, same)["audio"]["input"]["turn_detection"] == {
-        "type": "server_vad", "threshold": 0.7}
+        "type": "server_vad",
+        "threshold": 0.7,
+    }
     other = sessions.validate_overrides(preset, {"turn_detection": "semantic_vad"})
     assert sessions.build_session(preset, other)["audio"]["input"]["turn_detection"] == {
-        "type": "semantic_vad"}
+        "type": "semantic_vad"
+    }
 
 
 def test_transcription_preset_overrides_stay_in_audio_input() -> None:
     preset = transcription(allowed_overrides=["transcription_language", "turn_detection"])
     overrides = sessions.validate_overrides(
-        preset, {"transcription_language": "es", "turn_detection": "none"})
+        preset, {"transcription_language": "es", "turn_detection": "none"}
+    )
     assert sessions.build_session(preset, overrides) == {
         "type": "transcription",
-        "audio": {"input": {"transcription": {"model": "gpt-4o-transcribe", "language": "es"},
-                            "turn_detection": None}},
+        "audio": {
+            "input": {
+                "transcription": {"model": "gpt-4o-transcribe", "language": "es"},
+                "turn_detection": None,
+            }
+        },
     }
 
 
@@ -332,10 +392,16 @@ def test_every_builtin_voice_is_valid(voice: str) -> None:
         ("none", {}, None),
         ("server_vad", {}, {"type": "server_vad"}),
         ("server_vad", {"idle_timeout_ms": None}, {"type": "server_vad", "idle_timeout_ms": None}),
-        ("server_vad", {"idle_timeout_ms": 30000, "create_response": False},
-         {"type": "server_vad", "idle_timeout_ms": 30000, "create_response": False}),
-        ("semantic_vad", {"eagerness": "auto", "interrupt_response": False},
-         {"type": "semantic_vad", "eagerness": "auto", "interrupt_response": False}),
+        (
+            "server_vad",
+            {"idle_timeout_ms": 30000, "create_response": False},
+            {"type": "server_vad", "idle_timeout_ms": 30000, "create_response": False},
+        ),
+        (
+            "semantic_vad",
+            {"eagerness": "auto", "interrupt_response": False},
+            {"type": "semantic_vad", "eagerness": "auto", "interrupt_response": False},
+        ),
     ],
 )
 def test_turn_detection_valid(kind: str, options: dict[str, Any], expected: Any) -> None:
