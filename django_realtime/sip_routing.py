@@ -34,8 +34,13 @@ __all__ = [
     "RouteDecision",
     "call_addresses",
     "decide",
+    "default_decision",
+    "get_router",
     "matching_route",
+    "route_errors",
     "route_matches",
+    "router_decision",
+    "usable_routes",
     "validate_regex",
     "validate_target_uri",
 ]
@@ -154,13 +159,14 @@ def matching_route(
     from_addr: SipAddress, to_addr: SipAddress, routes: Iterable[SipRoute] | None = None
 ) -> SipRoute | None:
     """The first active route (by priority) that matches, or ``None``."""
-    for route in _active_routes() if routes is None else routes:
+    for route in usable_routes() if routes is None else routes:
         if route_matches(route, from_addr, to_addr):
             return route
     return None
 
 
-def _active_routes() -> Iterable[SipRoute]:
+def usable_routes() -> Iterable[SipRoute]:
+    """Active routes by priority, minus accept routes whose preset is missing or inactive."""
     from .models import SipRoute
 
     qs = SipRoute.objects.filter(is_active=True).select_related("preset")
@@ -175,7 +181,7 @@ def _active_routes() -> Iterable[SipRoute]:
 
 def decide(call: SipCall, event: dict[str, Any] | None = None) -> RouteDecision:
     """The decision for ``call``: SIP_ROUTER, then routes, then SIP_DEFAULT_ACTION."""
-    decision = _from_router(call, event)
+    decision = router_decision(call, event)
     if decision is not None:
         return decision
     from_addr, to_addr = call_addresses(call)
@@ -215,7 +221,8 @@ def get_router() -> Callable[..., Any] | None:
     return router  # type: ignore[no-any-return]
 
 
-def _from_router(call: SipCall, event: dict[str, Any] | None) -> RouteDecision | None:
+def router_decision(call: SipCall, event: dict[str, Any] | None) -> RouteDecision | None:
+    """What ``SIP_ROUTER`` decides for ``call`` (``None``: no router, or it fell through)."""
     from .models import SipRoute
 
     router = get_router()
