@@ -52,10 +52,12 @@ ACTIONS = ("accept", "reject", "refer")
 TARGET_URI_RE = re.compile(r"(?:tel:\+?[0-9][0-9().\-]{0,31}|sips?:[^\s<>\"]{1,250})")
 
 # Python's re has no timeout, so regex routes are kept cheap two ways: the input is
-# capped (MAX_VALUE_LENGTH) and the admin refuses patterns with a quantified group
-# that itself ends in a quantifier, the shape behind catastrophic backtracking
-# ("(a+)+", "(\d*)*", "(x{1,9})+").
-_NESTED_QUANTIFIER = re.compile(r"[*+}]\)[*+{]|[*+}]\)\?[*+{]")
+# capped (MAX_REGEX_INPUT; real numbers and URIs are far shorter) and validate_regex()
+# refuses a repeated group whose body can itself match in several ways (a quantifier
+# or an alternation inside: "(a+)+", "(\\d*)*", "(a|aa)*"), the shapes behind
+# catastrophic backtracking.
+MAX_REGEX_INPUT = 256
+_REPEAT_AFTER_GROUP = ("*", "+", "{")
 
 
 @dataclass(frozen=True)
@@ -147,7 +149,7 @@ def _matches(match_type: str, pattern: str, value: str) -> bool:
         return fnmatch.fnmatchcase(value.casefold(), pattern.casefold())
     if match_type == "regex":
         try:
-            return re.fullmatch(pattern, value, flags=re.IGNORECASE) is not None
+            return re.fullmatch(pattern, value[:MAX_REGEX_INPUT], flags=re.IGNORECASE) is not None
         except re.error:
             # A bad pattern saved around the admin's validation: never matches.
             logger.warning("SIP route pattern %r is not a valid regular expression.", pattern)
@@ -283,12 +285,61 @@ def validate_regex(pattern: str) -> str | None:
         re.compile(pattern)
     except re.error as err:
         return f"Not a valid regular expression: {err}."
-    if _NESTED_QUANTIFIER.search(pattern):
+    if _has_ambiguous_repeat(pattern):
         return (
-            "Nested quantifiers such as (a+)+ can take exponential time on some inputs; "
-            "rewrite the pattern without a repeated group that itself repeats."
+            "A repeated group that itself contains a repetition or an alternative, such as "
+            "(a+)+ or (a|aa)*, can take exponential time on some inputs; rewrite it, e.g. "
+            "with a character class."
         )
     return None
+
+
+def _has_ambiguous_repeat(pattern: str) -> bool:
+    """Whether a group followed by ``*``, ``+`` or ``{`` contains ``*``, ``+``, ``{`` or ``|``.
+
+    A conservative scan of a pattern that already compiles: escapes and character
+    classes are skipped; ``?`` after a group (zero or one) is allowed.
+    """
+    stack: list[bool] = []  # per open group: does its body repeat or alternate?
+    i, n = 0, len(pattern)
+    while i < n:
+        char = pattern[i]
+        if char == "\\":
+            i += 2
+            continue
+        if char == "[":
+            i = _skip_class(pattern, i)
+            continue
+        if char == "(":
+            stack.append(False)
+        elif char == ")":
+            risky = stack.pop() if stack else False
+            following = pattern[i + 1 : i + 2]
+            if risky and following in _REPEAT_AFTER_GROUP:
+                return True
+            if stack and (risky or following in _REPEAT_AFTER_GROUP):
+                stack[-1] = True
+        elif char in ("*", "+", "{", "|") and stack:
+            stack[-1] = True
+        i += 1
+    return False
+
+
+def _skip_class(pattern: str, start: int) -> int:
+    """Index just past the character class opening at ``start``."""
+    i = start + 1
+    if pattern[i : i + 1] == "^":
+        i += 1
+    if pattern[i : i + 1] == "]":  # a leading ] is literal
+        i += 1
+    while i < len(pattern):
+        if pattern[i] == "\\":
+            i += 2
+            continue
+        if pattern[i] == "]":
+            return i + 1
+        i += 1
+    return i
 
 
 def validate_target_uri(value: str) -> str | None:
