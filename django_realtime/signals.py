@@ -19,18 +19,28 @@ secret_issued = Signal()
 #: answered to the client), ``error`` (the exception).
 secret_failed = Signal()
 
-#: A verified webhook arrived. kwargs: ``event`` (dict), ``event_type`` (str),
-#: ``webhook_id`` (str). Sent for every verified event, handled or not.
+#: A verified webhook is being processed. Sender: ``OpenAIWebhookView``.
+#: kwargs: ``event`` (dict, the parsed body), ``event_type`` (str), ``webhook_id`` (str).
+#: Sent once per processed delivery of every verified event, handled or not; not for
+#: a redelivery of an event already done. A receiver that raises makes the delivery
+#: answer 500 and leaves the event re-processable.
 webhook_received = Signal()
 
-#: A ``realtime.call.incoming`` created a SipCall. kwargs: ``call`` (SipCall), ``event`` (dict).
+# The call signals below are sent with ``sender=SipCall``.
+
+#: A ``realtime.call.incoming`` created a SipCall (sent once per call, before routing).
+#: kwargs: ``call`` (SipCall), ``event`` (dict).
 call_incoming = Signal()
 
-#: A call action succeeded. kwargs: ``call`` (SipCall), ``audit`` (AuditLogEntry).
+#: A call action succeeded. kwargs: ``call`` (SipCall, already updated), ``audit``
+#: (AuditLogEntry), ``decision`` (sip_routing.RouteDecision, ``None`` for admin actions),
+#: ``user`` (the admin user, ``None`` for webhook-driven actions).
 call_accepted = Signal()
 call_rejected = Signal()
 call_referred = Signal()
 call_hung_up = Signal()
 
-#: A call action failed upstream. kwargs: ``call``, ``action`` (str), ``audit``, ``error``.
+#: A call action failed. kwargs: ``call``, ``action`` ("accept", "reject", "refer" or
+#: "hangup"), ``audit``, ``error`` (the exception), ``transient`` (bool: a redelivery or
+#: a retry may succeed), ``decision`` (or ``None``), ``user`` (or ``None``).
 call_action_failed = Signal()
