@@ -75,9 +75,21 @@ def chromium_path() -> str | None:
     return shutil.which("chromium")
 
 
+_NOT_RUN: list[str] = []
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    # A skip line is easy to miss; a missing browser must not look like a green run.
+    if _NOT_RUN:
+        terminalreporter.write_sep(
+            "!", f"BROWSER TESTS SKIPPED: {_NOT_RUN[0]} (with CI set they fail)", red=True
+        )
+
+
 def _unavailable(reason: str) -> None:
     if os.environ.get("CI"):
         pytest.fail(f"{reason}, and CI is set: browser tests must run in CI.", pytrace=False)
+    _NOT_RUN.append(reason)
     pytest.skip(
         f"BROWSER TESTS NOT RUN: {reason}. Install Debian's chromium (apt-get install chromium)."
     )
