@@ -315,7 +315,9 @@ def handle_call_incoming(event: dict[str, Any], webhook_id: str) -> str:
     from .webhooks import HandlerResult  # the view imports this module lazily
 
     data = event.get("data")
-    call_id = data.get("call_id") if isinstance(data, dict) else None
+    if not isinstance(data, dict):
+        data = {}
+    call_id = data.get("call_id")
     if not isinstance(call_id, str) or not CALL_ID_RE.fullmatch(call_id):
         # Signed by OpenAI yet unusable: a redelivery would be just as unusable.
         logger.error("realtime.call.incoming %s has no usable data.call_id.", webhook_id)

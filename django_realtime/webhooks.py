@@ -29,6 +29,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+from django.contrib.auth import decorators as auth_decorators
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.http import HttpRequest, HttpResponse
@@ -43,13 +44,10 @@ from .exceptions import WebhookVerificationError
 from .models import WebhookEvent, WebhookEventStatus
 from .signals import webhook_received
 
-try:  # Django 5.1+: exempt from LoginRequiredMiddleware
-    from django.contrib.auth.decorators import login_not_required
-except ImportError:  # pragma: no cover - Django < 5.1 has no such middleware
-
-    def login_not_required(view_func: Any) -> Any:
-        return view_func
-
+# Django 5.1+: exempt from LoginRequiredMiddleware; older versions have no such middleware.
+login_not_required: Callable[[Any], Any] = getattr(
+    auth_decorators, "login_not_required", lambda view_func: view_func
+)
 
 __all__ = [
     "EVENT_HANDLERS",
