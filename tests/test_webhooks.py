@@ -44,6 +44,10 @@ from django_realtime.signals import (
     call_incoming,
     webhook_received,
 )
+from django_realtime.testing.fake import FakeRealtimeAPI
+
+# Imported so these tests do not depend on a conftest enabling the plugin.
+from django_realtime.testing.pytest_plugin import realtime_fake  # noqa: F401
 from tests.sip_helpers import (
     SECRET,
     CallControlAPI,
@@ -784,3 +788,80 @@ def test_two_processes_deliver_one_id_accept_once(tmp_path: Path) -> None:
     accepts = [line for line in log_path.read_text().splitlines() if line.endswith("/accept")]
     assert accepts == ["/v1/realtime/calls/rtc_two_procs/accept"]
     assert statuses in ([200, 200], [200, 409])
+
+
+# --- against the project's fake Realtime API (django_realtime.testing) ------------------------
+
+
+@pytest.fixture
+def fake(no_retries: None, realtime_fake: FakeRealtimeAPI) -> FakeRealtimeAPI:  # noqa: F811
+    return realtime_fake
+
+
+@pytest.mark.django_db
+def test_fake_api_accepts_a_registered_sip_call(
+    csrf_client: Client, fake: FakeRealtimeAPI, accept_route: SipRoute
+) -> None:
+    fake.add_sip_call("rtc_fake_ok")
+    assert post_webhook(csrf_client, incoming_event("rtc_fake_ok")).status_code == 200
+    call = fake.get_call("rtc_fake_ok")
+    assert call.state == "accepted"
+    assert [a["action"] for a in call.actions] == ["accept"]
+    assert call.actions[0]["body"]["type"] == "realtime"
+    assert SipCall.objects.get().status == "accepted"
+
+
+@pytest.mark.django_db
+def test_fake_api_unknown_call_is_a_permanent_failure(
+    csrf_client: Client, fake: FakeRealtimeAPI, accept_route: SipRoute
+) -> None:
+    assert post_webhook(csrf_client, incoming_event("rtc_fake_gone")).status_code == 200
+    assert SipCall.objects.get().status == "failed"
+    audit = AuditLogEntry.objects.get()
+    assert (audit.outcome, audit.upstream_status, audit.error_code) == (
+        "upstream_error",
+        404,
+        "call_id_not_found",
+    )
+    assert audit.upstream_request_id
+
+
+@pytest.mark.django_db
+def test_fake_api_500_then_redelivery_accepts_once(
+    csrf_client: Client, fake: FakeRealtimeAPI, accept_route: SipRoute
+) -> None:
+    fake.add_sip_call("rtc_fake_flaky")
+    fake.fail_next("/realtime/calls/*/accept", 500)
+    event = incoming_event("rtc_fake_flaky")
+    assert post_webhook(csrf_client, event, msg_id="wh_fake_flaky").status_code == 503
+    assert fake.get_call("rtc_fake_flaky").actions == []
+    assert post_webhook(csrf_client, event, msg_id="wh_fake_flaky").status_code == 200
+    assert post_webhook(csrf_client, event, msg_id="wh_fake_flaky").status_code == 200
+    assert [a["action"] for a in fake.get_call("rtc_fake_flaky").actions] == ["accept"]
+    assert len(fake.requests_to("/realtime/calls/rtc_fake_flaky/accept")) == 2
+
+
+@pytest.mark.django_db
+def test_fake_api_reject_and_refer_routes(csrf_client: Client, fake: FakeRealtimeAPI) -> None:
+    SipRoute.objects.create(
+        name="busy",
+        match_field="from",
+        match_type="exact",
+        pattern="+14155550100",
+        action="reject",
+        status_code=486,
+    )
+    SipRoute.objects.create(
+        name="desk",
+        priority=200,
+        match_type="any",
+        action="refer",
+        target_uri="sip:desk@pbx.example.com",
+    )
+    fake.add_sip_call("rtc_fake_busy")
+    fake.add_sip_call("rtc_fake_desk")
+    assert post_webhook(csrf_client, incoming_event("rtc_fake_busy")).status_code == 200
+    other = incoming_event("rtc_fake_desk", from_="<sip:+442000000000@carrier.example>")
+    assert post_webhook(csrf_client, other).status_code == 200
+    assert fake.get_call("rtc_fake_busy").reject_status == 486
+    assert fake.get_call("rtc_fake_desk").refer_target == "sip:desk@pbx.example.com"
