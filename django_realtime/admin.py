@@ -317,3 +317,7 @@ def _csv_safe(value: Any) -> str:
     if text[:1] in ("=", "+", "-", "@", "\t", "\r"):
         return "'" + text
     return text
+
+
+# SIP routes, calls and webhook events register themselves on import.
+from . import admin_sip  # noqa: E402, F401

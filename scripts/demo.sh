@@ -20,6 +20,13 @@ if [ -z "${OPENAI_API_KEY:-}" ]; then
   export DJANGO_REALTIME_API_BASE="http://127.0.0.1:$port/v1"
   # The fake accepts any sk- key; this one never leaves the machine.
   export OPENAI_API_KEY="sk-offline-demo"
+  # A throwaway webhook secret, so the SIP webhook endpoint can be tried offline
+  # (sign deliveries with django_realtime.signing.sign).
+  if [ -z "${OPENAI_WEBHOOK_SECRET:-}" ]; then
+    OPENAI_WEBHOOK_SECRET="whsec_$("$py" -c 'import base64, os; print(base64.b64encode(os.urandom(24)).decode())')"
+    export OPENAI_WEBHOOK_SECRET
+    echo "Demo webhook secret: $OPENAI_WEBHOOK_SECRET"
+  fi
   echo "============================================================"
   echo " OFFLINE DEMO: no OPENAI_API_KEY set, so the site talks to the"
   echo " fake Realtime API at $DJANGO_REALTIME_API_BASE"

@@ -246,3 +246,12 @@ def test_audit_csv_export(admin_client_logged):
     assert len(rows) == 3
     usernames = {row[3] for row in rows[1:]}
     assert usernames == {"'=cmd()", "carol"}  # formula neutralised
+
+
+def test_every_model_is_in_the_admin():
+    from django.contrib import admin
+
+    from django_realtime.models import SipCall, SipRoute, WebhookEvent
+
+    for model in (SessionPreset, AuditLogEntry, SipRoute, SipCall, WebhookEvent):
+        assert admin.site.is_registered(model), model
