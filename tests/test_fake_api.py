@@ -21,11 +21,6 @@ import pytest
 from django_realtime import client as upstream_client
 from django_realtime.exceptions import UpstreamRateLimited, UpstreamTimeout
 from django_realtime.testing import FakeRealtimeAPI, FakeRealtimeServer
-from django_realtime.testing.pytest_plugin import (  # noqa: F401 - fixtures under test
-    realtime_fake,
-    realtime_fake_server,
-    realtime_server,
-)
 from django_realtime.testing.server import main as server_main
 
 SERVER_KEY = "sk-test-fake-0123456789-SERVER"
@@ -44,33 +39,63 @@ OFFER = (
 REALTIME = {"type": "realtime", "model": "gpt-realtime", "instructions": "Be brief."}
 TRANSCRIPTION = {
     "type": "transcription",
-    "audio": {"input": {"transcription": {"model": "gpt-4o-transcribe", "language": "en"},
-                        "turn_detection": None}},
+    "audio": {
+        "input": {
+            "transcription": {"model": "gpt-4o-transcribe", "language": "en"},
+            "turn_detection": None,
+        }
+    },
 }
 
 VALID_BODIES = [
     pytest.param({}, id="empty"),
     pytest.param({"session": REALTIME}, id="realtime-minimal"),
-    pytest.param({"expires_after": {"anchor": "created_at", "seconds": 120},
-                  "session": REALTIME}, id="realtime-ttl"),
-    pytest.param({"expires_after": {"seconds": 10}, "session": TRANSCRIPTION},
-                 id="transcription"),
-    pytest.param({"expires_after": {"anchor": "created_at", "seconds": 7200}, "session": {
-        "type": "realtime", "model": "gpt-realtime-mini", "output_modalities": ["text"],
-        "max_output_tokens": 4096, "tool_choice": "auto", "truncation": "auto",
-        "tools": [{"type": "function", "name": "lookup", "description": "d",
-                   "parameters": {"type": "object", "properties": {}}}],
-        "audio": {
-            "input": {"format": {"type": "audio/pcm", "rate": 24000},
-                      "noise_reduction": {"type": "near_field"},
-                      "transcription": {"model": "whisper-1"},
-                      "turn_detection": {"type": "semantic_vad", "eagerness": "low"}},
-            "output": {"format": {"type": "audio/pcmu"}, "voice": "marin", "speed": 1.5},
+    pytest.param(
+        {"expires_after": {"anchor": "created_at", "seconds": 120}, "session": REALTIME},
+        id="realtime-ttl",
+    ),
+    pytest.param({"expires_after": {"seconds": 10}, "session": TRANSCRIPTION}, id="transcription"),
+    pytest.param(
+        {
+            "expires_after": {"anchor": "created_at", "seconds": 7200},
+            "session": {
+                "type": "realtime",
+                "model": "gpt-realtime-mini",
+                "output_modalities": ["text"],
+                "max_output_tokens": 4096,
+                "tool_choice": "auto",
+                "truncation": "auto",
+                "tools": [
+                    {
+                        "type": "function",
+                        "name": "lookup",
+                        "description": "d",
+                        "parameters": {"type": "object", "properties": {}},
+                    }
+                ],
+                "audio": {
+                    "input": {
+                        "format": {"type": "audio/pcm", "rate": 24000},
+                        "noise_reduction": {"type": "near_field"},
+                        "transcription": {"model": "whisper-1"},
+                        "turn_detection": {"type": "semantic_vad", "eagerness": "low"},
+                    },
+                    "output": {"format": {"type": "audio/pcmu"}, "voice": "marin", "speed": 1.5},
+                },
+            },
         },
-    }}, id="realtime-full"),
-    pytest.param({"session": {"type": "realtime", "max_output_tokens": "inf",
-                              "audio": {"output": {"speed": 0.25, "voice": "cedar"}}}},
-                 id="realtime-limits"),
+        id="realtime-full",
+    ),
+    pytest.param(
+        {
+            "session": {
+                "type": "realtime",
+                "max_output_tokens": "inf",
+                "audio": {"output": {"speed": 0.25, "voice": "cedar"}},
+            }
+        },
+        id="realtime-limits",
+    ),
 ]
 
 #: (body, param, code, how the published schema sees it). "schema": the schema as
@@ -78,44 +103,118 @@ VALID_BODIES = [
 #: (the API answers ``unknown_parameter``, the schema just does not say so). "api": a
 #: rule the schema cannot express (reference §1.2: no text+audio, 1..4096 tokens).
 INVALID_BODIES = [
-    pytest.param({"expires_after": {"ttl": 60}}, "expires_after.ttl",
-                 "unknown_parameter", "strict", id="ttl"),
-    pytest.param({"expires_after": 60}, "expires_after", "invalid_type", "schema",
-                 id="bare-int-expires"),
-    pytest.param({"expires_after": {"anchor": "now", "seconds": 60}}, "expires_after.anchor",
-                 "invalid_value", "schema", id="anchor"),
-    pytest.param({"expires_after": {"seconds": 9}}, "expires_after.seconds",
-                 "integer_below_min_value", "schema", id="seconds-low"),
-    pytest.param({"expires_after": {"seconds": 7201}}, "expires_after.seconds",
-                 "integer_above_max_value", "schema", id="seconds-high"),
-    pytest.param({"model": "gpt-realtime", "session": REALTIME}, "model", "unknown_parameter",
-                 "strict", id="top-level-model"),
-    pytest.param({"session": {**TRANSCRIPTION, "model": "gpt-4o-transcribe"}}, "session.model",
-                 "unknown_parameter", "strict", id="transcription-model"),
-    pytest.param({"session": {"type": "translation"}}, "session.type", "invalid_value",
-                 "schema", id="unknown-type"),
-    pytest.param({"session": {"model": "gpt-realtime"}}, "session.type",
-                 "missing_required_parameter", "schema", id="no-type"),
-    pytest.param({"session": {**REALTIME, "output_modalities": ["text", "audio"]}},
-                 "session.output_modalities", "invalid_value", "api", id="text-and-audio"),
-    pytest.param({"session": {**REALTIME, "audio": {"output": {"speed": 1.6}}}},
-                 "session.audio.output.speed", "decimal_above_max_value", "schema",
-                 id="speed-high"),
-    pytest.param({"session": {**REALTIME, "audio": {"output": {"speed": 0.2}}}},
-                 "session.audio.output.speed", "decimal_below_min_value", "schema",
-                 id="speed-low"),
-    pytest.param({"session": {**REALTIME, "max_output_tokens": 0}}, "session.max_output_tokens",
-                 "integer_below_min_value", "api", id="tokens-low"),
-    pytest.param({"session": {**REALTIME, "max_output_tokens": 4097}},
-                 "session.max_output_tokens", "integer_above_max_value", "api", id="tokens-high"),
-    pytest.param({"session": {**REALTIME, "max_output_tokens": "lots"}},
-                 "session.max_output_tokens", "invalid_value", "schema", id="tokens-string"),
+    pytest.param(
+        {"expires_after": {"ttl": 60}}, "expires_after.ttl", "unknown_parameter", "strict", id="ttl"
+    ),
+    pytest.param(
+        {"expires_after": 60}, "expires_after", "invalid_type", "schema", id="bare-int-expires"
+    ),
+    pytest.param(
+        {"expires_after": {"anchor": "now", "seconds": 60}},
+        "expires_after.anchor",
+        "invalid_value",
+        "schema",
+        id="anchor",
+    ),
+    pytest.param(
+        {"expires_after": {"seconds": 9}},
+        "expires_after.seconds",
+        "integer_below_min_value",
+        "schema",
+        id="seconds-low",
+    ),
+    pytest.param(
+        {"expires_after": {"seconds": 7201}},
+        "expires_after.seconds",
+        "integer_above_max_value",
+        "schema",
+        id="seconds-high",
+    ),
+    pytest.param(
+        {"model": "gpt-realtime", "session": REALTIME},
+        "model",
+        "unknown_parameter",
+        "strict",
+        id="top-level-model",
+    ),
+    pytest.param(
+        {"session": {**TRANSCRIPTION, "model": "gpt-4o-transcribe"}},
+        "session.model",
+        "unknown_parameter",
+        "strict",
+        id="transcription-model",
+    ),
+    pytest.param(
+        {"session": {"type": "translation"}},
+        "session.type",
+        "invalid_value",
+        "schema",
+        id="unknown-type",
+    ),
+    pytest.param(
+        {"session": {"model": "gpt-realtime"}},
+        "session.type",
+        "missing_required_parameter",
+        "schema",
+        id="no-type",
+    ),
+    pytest.param(
+        {"session": {**REALTIME, "output_modalities": ["text", "audio"]}},
+        "session.output_modalities",
+        "invalid_value",
+        "api",
+        id="text-and-audio",
+    ),
+    pytest.param(
+        {"session": {**REALTIME, "audio": {"output": {"speed": 1.6}}}},
+        "session.audio.output.speed",
+        "decimal_above_max_value",
+        "schema",
+        id="speed-high",
+    ),
+    pytest.param(
+        {"session": {**REALTIME, "audio": {"output": {"speed": 0.2}}}},
+        "session.audio.output.speed",
+        "decimal_below_min_value",
+        "schema",
+        id="speed-low",
+    ),
+    pytest.param(
+        {"session": {**REALTIME, "max_output_tokens": 0}},
+        "session.max_output_tokens",
+        "integer_below_min_value",
+        "api",
+        id="tokens-low",
+    ),
+    pytest.param(
+        {"session": {**REALTIME, "max_output_tokens": 4097}},
+        "session.max_output_tokens",
+        "integer_above_max_value",
+        "api",
+        id="tokens-high",
+    ),
+    pytest.param(
+        {"session": {**REALTIME, "max_output_tokens": "lots"}},
+        "session.max_output_tokens",
+        "invalid_value",
+        "schema",
+        id="tokens-string",
+    ),
     *[
-        pytest.param({"session": {**REALTIME, name: value}}, f"session.{name}",
-                     "unknown_parameter", "strict", id=f"beta-{name}")
-        for name, value in [("voice", "alloy"), ("modalities", ["audio"]),
-                            ("turn_detection", None), ("input_audio_format", "pcm16"),
-                            ("temperature", 0.8)]
+        pytest.param(
+            {"session": {**REALTIME, name: value}},
+            f"session.{name}",
+            "unknown_parameter",
+            "strict",
+            id=f"beta-{name}",
+        )
+        for name, value in [
+            ("voice", "alloy"),
+            ("modalities", ["audio"]),
+            ("turn_detection", None),
+            ("input_audio_format", "pcm16"),
+            ("temperature", 0.8),
+        ]
     ],
 ]
 
@@ -139,8 +238,9 @@ def mint(http: httpx.Client, body: Any = None, **kw: Any) -> httpx.Response:
     return http.post("/realtime/client_secrets", json=body or {}, headers=kw.pop("headers", AUTH))
 
 
-def assert_error(response: httpx.Response, status: int, code: str | None,
-                 param: str | None = None) -> dict[str, Any]:
+def assert_error(
+    response: httpx.Response, status: int, code: str | None, param: str | None = None
+) -> dict[str, Any]:
     assert response.status_code == status, response.text
     assert response.headers["content-type"] == "application/json"
     assert response.headers["x-request-id"].startswith("req_")
@@ -227,7 +327,11 @@ def test_mint_accepts_valid_bodies_and_echoes_the_effective_session(
 
 @pytest.mark.parametrize(("body", "param", "code", "schema_view"), INVALID_BODIES)
 def test_mint_refuses_what_the_api_refuses(
-    http: httpx.Client, fake: FakeRealtimeAPI, body: Any, param: str, code: str,
+    http: httpx.Client,
+    fake: FakeRealtimeAPI,
+    body: Any,
+    param: str,
+    code: str,
     schema_view: str,
 ) -> None:
     error = assert_error(mint(http, body), 400, code, param)
@@ -245,14 +349,21 @@ def test_mint_refuses_what_the_api_refuses(
 
 
 def test_mint_error_messages_name_beta_fields(http: httpx.Client) -> None:
-    error = assert_error(mint(http, {"session": {**REALTIME, "voice": "alloy"}}), 400,
-                         "unknown_parameter", "session.voice")
+    error = assert_error(
+        mint(http, {"session": {**REALTIME, "voice": "alloy"}}),
+        400,
+        "unknown_parameter",
+        "session.voice",
+    )
     assert "beta" in error["message"]
 
 
 def test_mint_refuses_a_body_that_is_not_json(http: httpx.Client) -> None:
-    response = http.post("/realtime/client_secrets", content=b"{nope",
-                         headers={**AUTH, "content-type": "application/json"})
+    response = http.post(
+        "/realtime/client_secrets",
+        content=b"{nope",
+        headers={**AUTH, "content-type": "application/json"},
+    )
     assert_error(response, 400, "invalid_json")
 
 
@@ -266,8 +377,7 @@ def test_mint_refuses_a_body_that_is_not_json(http: httpx.Client) -> None:
         pytest.param(AUTH, 200, id="bearer-sk"),
     ],
 )
-def test_mint_needs_a_server_key(http: httpx.Client, headers: dict[str, str],
-                                 status: int) -> None:
+def test_mint_needs_a_server_key(http: httpx.Client, headers: dict[str, str], status: int) -> None:
     response = mint(http, {"session": REALTIME}, headers=headers)
     assert response.status_code == status
     if status == 401:
@@ -287,9 +397,11 @@ def test_only_configured_keys_when_any_sk_key_is_off() -> None:
 
 
 def post_offer(http: httpx.Client, key: str, sdp: str = OFFER) -> httpx.Response:
-    return http.post("/realtime/calls", content=sdp.encode(),
-                     headers={"Authorization": f"Bearer {key}",
-                              "Content-Type": "application/sdp"})
+    return http.post(
+        "/realtime/calls",
+        content=sdp.encode(),
+        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/sdp"},
+    )
 
 
 def test_ephemeral_key_lifecycle(http: httpx.Client, fake: FakeRealtimeAPI) -> None:
@@ -327,8 +439,10 @@ def test_calls_refuse_other_content_types(http: httpx.Client) -> None:
 
 
 def test_calls_multipart_with_a_server_key(http: httpx.Client, fake: FakeRealtimeAPI) -> None:
-    files = {"sdp": (None, OFFER.encode(), "application/sdp"),
-             "session": (None, json.dumps(REALTIME).encode(), "application/json")}
+    files = {
+        "sdp": (None, OFFER.encode(), "application/sdp"),
+        "session": (None, json.dumps(REALTIME).encode(), "application/json"),
+    }
     response = http.post("/realtime/calls", files=files, headers=AUTH)
     assert response.status_code == 201, response.text
     call = fake.get_call(response.headers["location"].rsplit("/", 1)[-1])
@@ -352,16 +466,22 @@ def test_calls_multipart_with_a_server_key(http: httpx.Client, fake: FakeRealtim
 @pytest.mark.parametrize(
     ("parts", "code", "param"),
     [
-        pytest.param({"session": json.dumps(REALTIME)}, "missing_required_parameter", "sdp",
-                     id="no-sdp"),
+        pytest.param(
+            {"session": json.dumps(REALTIME)}, "missing_required_parameter", "sdp", id="no-sdp"
+        ),
         pytest.param({"sdp": "not sdp"}, "invalid_offer", None, id="bad-sdp"),
-        pytest.param({"sdp": OFFER, "session": json.dumps({**REALTIME, "voice": "ash"})},
-                     "unknown_parameter", "session.voice", id="beta-session"),
+        pytest.param(
+            {"sdp": OFFER, "session": json.dumps({**REALTIME, "voice": "ash"})},
+            "unknown_parameter",
+            "session.voice",
+            id="beta-session",
+        ),
         pytest.param({"sdp": OFFER, "session": "{"}, "invalid_json", None, id="bad-json"),
     ],
 )
-def test_calls_multipart_refusals(http: httpx.Client, parts: dict[str, str], code: str,
-                                  param: str | None) -> None:
+def test_calls_multipart_refusals(
+    http: httpx.Client, parts: dict[str, str], code: str, param: str | None
+) -> None:
     types = {"sdp": "application/sdp", "session": "application/json"}
     files = {name: (None, value.encode(), types[name]) for name, value in parts.items()}
     assert_error(http.post("/realtime/calls", files=files, headers=AUTH), 400, code, param)
@@ -370,15 +490,19 @@ def test_calls_multipart_refusals(http: httpx.Client, parts: dict[str, str], cod
 def test_calls_multipart_needs_a_server_key(http: httpx.Client) -> None:
     files = {"sdp": (None, OFFER.encode(), "application/sdp")}
     headers = {"Authorization": "Bearer nope"}
-    assert_error(http.post("/realtime/calls", files=files, headers=headers), 401,
-                 "invalid_api_key")
+    assert_error(http.post("/realtime/calls", files=files, headers=headers), 401, "invalid_api_key")
 
 
 # --- call control ------------------------------------------------------------------------------
 
 
-def control(http: httpx.Client, call_id: str, verb: str, body: Any = None,
-            headers: dict[str, str] | None = None) -> httpx.Response:
+def control(
+    http: httpx.Client,
+    call_id: str,
+    verb: str,
+    body: Any = None,
+    headers: dict[str, str] | None = None,
+) -> httpx.Response:
     kwargs: dict[str, Any] = {"headers": headers or AUTH}
     if body is not None:
         kwargs["json"] = body
@@ -413,35 +537,53 @@ def test_control_endpoints_on_a_sip_call(http: httpx.Client, fake: FakeRealtimeA
 @pytest.mark.parametrize(
     ("verb", "body", "code", "param"),
     [
-        pytest.param("accept", {"model": "gpt-realtime"}, "missing_required_parameter",
-                     "type", id="accept-no-type"),
+        pytest.param(
+            "accept",
+            {"model": "gpt-realtime"},
+            "missing_required_parameter",
+            "type",
+            id="accept-no-type",
+        ),
         pytest.param("accept", TRANSCRIPTION, "invalid_value", "type", id="accept-transcription"),
-        pytest.param("accept", {**REALTIME, "voice": "alloy"}, "unknown_parameter", "voice",
-                     id="accept-beta"),
-        pytest.param("reject", {"status_code": 486, "reason": "busy"}, "unknown_parameter",
-                     "reason", id="reject-extra"),
-        pytest.param("reject", {"status_code": "486"}, "invalid_type", "status_code",
-                     id="reject-type"),
+        pytest.param(
+            "accept", {**REALTIME, "voice": "alloy"}, "unknown_parameter", "voice", id="accept-beta"
+        ),
+        pytest.param(
+            "reject",
+            {"status_code": 486, "reason": "busy"},
+            "unknown_parameter",
+            "reason",
+            id="reject-extra",
+        ),
+        pytest.param(
+            "reject", {"status_code": "486"}, "invalid_type", "status_code", id="reject-type"
+        ),
         pytest.param("refer", {}, "missing_required_parameter", "target_uri", id="refer-none"),
-        pytest.param("refer", {"target_uri": "https://x"}, "invalid_value", "target_uri",
-                     id="refer-scheme"),  # the schema only says "tel: or sip:" in prose
+        pytest.param(
+            "refer", {"target_uri": "https://x"}, "invalid_value", "target_uri", id="refer-scheme"
+        ),  # the schema only says "tel: or sip:" in prose
     ],
 )
-def test_control_refusals(http: httpx.Client, fake: FakeRealtimeAPI, verb: str, body: Any,
-                          code: str, param: str) -> None:
+def test_control_refusals(
+    http: httpx.Client, fake: FakeRealtimeAPI, verb: str, body: Any, code: str, param: str
+) -> None:
     call = fake.add_sip_call()
     assert_error(control(http, call.id, verb, body), 400, code, param)
     assert call.state == "incoming"
     assert not call.actions
-    schema = {"accept": "RealtimeSessionCreateRequestGA", "reject": "RealtimeCallRejectRequest",
-              "refer": "RealtimeCallReferRequest"}[verb]
+    schema = {
+        "accept": "RealtimeSessionCreateRequestGA",
+        "reject": "RealtimeCallRejectRequest",
+        "refer": "RealtimeCallReferRequest",
+    }[verb]
     if param != "target_uri" or "target_uri" not in body:
         assert not _validator(schema, strict=True).is_valid(body)
 
 
 @pytest.mark.parametrize("verb", ["accept", "reject", "refer", "hangup"])
-def test_control_unknown_call_and_auth(http: httpx.Client, fake: FakeRealtimeAPI,
-                                       verb: str) -> None:
+def test_control_unknown_call_and_auth(
+    http: httpx.Client, fake: FakeRealtimeAPI, verb: str
+) -> None:
     body = {"accept": REALTIME, "refer": {"target_uri": "sip:a@b"}}.get(verb)
     assert_error(control(http, "rtc_nope", verb, body), 404, "call_id_not_found")
     call = fake.add_sip_call()
@@ -454,8 +596,9 @@ def test_control_unknown_call_and_auth(http: httpx.Client, fake: FakeRealtimeAPI
 # --- faults, latency, the log ----------------------------------------------------------------
 
 
-def test_faults_answer_the_next_requests_then_stop(http: httpx.Client,
-                                                   fake: FakeRealtimeAPI) -> None:
+def test_faults_answer_the_next_requests_then_stop(
+    http: httpx.Client, fake: FakeRealtimeAPI
+) -> None:
     fake.rate_limit_next("/realtime/client_secrets", retry_after=3, times=2)
     for _ in range(2):
         response = mint(http)
@@ -469,8 +612,12 @@ def test_faults_answer_the_next_requests_then_stop(http: httpx.Client,
     value = mint(http).json()["value"]
     error = assert_error(post_offer(http, value), 400, "invalid_offer")
     assert error["message"] == "Invalid SDP offer: no ICE credentials."
-    fake.add_fault("/realtime/calls/*/accept", status=503, json={"oops": 1},
-                   headers={"x-should-retry": "false"})
+    fake.add_fault(
+        "/realtime/calls/*/accept",
+        status=503,
+        json={"oops": 1},
+        headers={"x-should-retry": "false"},
+    )
     call = fake.add_sip_call()
     response = control(http, call.id, "accept", REALTIME)
     assert response.status_code == 503
@@ -542,19 +689,26 @@ def test_transport_with_a_sync_client(fake: FakeRealtimeAPI) -> None:
 @pytest.mark.anyio
 async def test_transport_with_an_async_client(fake: FakeRealtimeAPI) -> None:
     async with httpx.AsyncClient(transport=fake.transport, base_url=BASE) as session:
-        minted = await session.post("/realtime/client_secrets", json={"session": REALTIME},
-                                    headers=AUTH)
+        minted = await session.post(
+            "/realtime/client_secrets", json={"session": REALTIME}, headers=AUTH
+        )
         assert minted.status_code == 200
         fake.timeout_next("/realtime/calls")
         with pytest.raises(httpx.ReadTimeout):
-            await session.post("/realtime/calls", content=OFFER,
-                               headers={"Authorization": f"Bearer {minted.json()['value']}",
-                                        "Content-Type": "application/sdp"})
+            await session.post(
+                "/realtime/calls",
+                content=OFFER,
+                headers={
+                    "Authorization": f"Bearer {minted.json()['value']}",
+                    "Content-Type": "application/sdp",
+                },
+            )
     assert [r.status for r in fake.requests] == [200, None]
 
 
 def test_realtime_fake_fixture_drives_our_client(
-    realtime_fake: FakeRealtimeAPI, sleeps: list[float]  # noqa: F811
+    realtime_fake: FakeRealtimeAPI,
+    sleeps: list[float],
 ) -> None:
     realtime_fake.webrtc = False
     secret = upstream_client.create_client_secret({"session": REALTIME})
@@ -581,7 +735,7 @@ def test_realtime_fake_fixture_drives_our_client(
 
 @pytest.mark.anyio
 async def test_realtime_fake_fixture_drives_our_async_client(
-    realtime_fake: FakeRealtimeAPI,  # noqa: F811
+    realtime_fake: FakeRealtimeAPI,
 ) -> None:
     secret = await upstream_client.acreate_client_secret({"session": TRANSCRIPTION})
     assert secret.session["type"] == "transcription"
@@ -592,7 +746,7 @@ async def test_realtime_fake_fixture_drives_our_async_client(
 
 
 def test_server_cors_and_control_api(
-    realtime_server: FakeRealtimeServer,  # noqa: F811
+    realtime_server: FakeRealtimeServer,
 ) -> None:
     server = realtime_server
     assert server.url.startswith("http://127.0.0.1:")
@@ -601,15 +755,19 @@ def test_server_cors_and_control_api(
     with httpx.Client(base_url=server.url, timeout=5) as session:
         preflight = session.options(
             "/realtime/calls",
-            headers={"Origin": origin, "Access-Control-Request-Method": "POST",
-                     "Access-Control-Request-Headers": "authorization, content-type"},
+            headers={
+                "Origin": origin,
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "authorization, content-type",
+            },
         )
         assert preflight.status_code == 204
         assert preflight.headers["x-request-id"].startswith("req_")
         assert preflight.headers["access-control-allow-origin"] == origin
         assert "authorization" in preflight.headers["access-control-allow-headers"]
-        response = session.post("/realtime/client_secrets", json={}, headers={**AUTH,
-                                "Origin": origin})
+        response = session.post(
+            "/realtime/client_secrets", json={}, headers={**AUTH, "Origin": origin}
+        )
         assert response.status_code == 200
         assert response.headers["access-control-allow-origin"] == origin
         exposed = response.headers["access-control-expose-headers"].lower()
@@ -618,8 +776,9 @@ def test_server_cors_and_control_api(
         assert session.get("/nothing").status_code == 404
 
         root = server.origin + "/_fake"
-        session.post(f"{root}/faults", json={"path": "/realtime/client_secrets",
-                                              "status": 502, "times": 1})
+        session.post(
+            f"{root}/faults", json={"path": "/realtime/client_secrets", "status": 502, "times": 1}
+        )
         assert session.post("/realtime/client_secrets", json={}, headers=AUTH).status_code == 502
         sip = session.post(f"{root}/sip_calls", json={"call_id": "rtc_remote"}).json()
         assert sip["state"] == "incoming"
@@ -631,7 +790,7 @@ def test_server_cors_and_control_api(
 
 
 def test_server_timeout_holds_until_the_client_gives_up(
-    realtime_server: FakeRealtimeServer,  # noqa: F811
+    realtime_server: FakeRealtimeServer,
 ) -> None:
     realtime_server.fake.timeout_next("/realtime/client_secrets", seconds=5)
     started = time.monotonic()
@@ -641,8 +800,10 @@ def test_server_timeout_holds_until_the_client_gives_up(
     assert time.monotonic() - started < 2
 
 
-def test_server_latency_and_settings(realtime_server: FakeRealtimeServer,  # noqa: F811
-                                     settings: Any) -> None:
+def test_server_latency_and_settings(
+    realtime_server: FakeRealtimeServer,
+    settings: Any,
+) -> None:
     assert settings.DJANGO_REALTIME["API_BASE"] == realtime_server.url
     assert settings.DJANGO_REALTIME["CONNECT_URL"] == realtime_server.calls_url
     realtime_server.fake.latency = 0.25
@@ -686,8 +847,14 @@ def test_http_only_fake_imports_without_aiortc() -> None:
         "    raise SystemExit('no MissingExtraError for the server')\n"
     )
     root = Path(__file__).resolve().parent.parent
-    done = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True,
-                          text=True, timeout=60, check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr + done.stdout
 
 
@@ -707,12 +874,16 @@ async def _connect(fake: FakeRealtimeAPI, session: dict[str, Any]) -> tuple[Any,
     channel.on("message", lambda message: events.put_nowait(json.loads(message)))
     await pc.setLocalDescription(await pc.createOffer())
     async with httpx.AsyncClient(transport=fake.transport, base_url=BASE) as http:
-        minted = await http.post("/realtime/client_secrets", json={"session": session},
-                                 headers=AUTH)
+        minted = await http.post(
+            "/realtime/client_secrets", json={"session": session}, headers=AUTH
+        )
         answer = await http.post(
-            "/realtime/calls", content=pc.localDescription.sdp,
-            headers={"Authorization": f"Bearer {minted.json()['value']}",
-                     "Content-Type": "application/sdp"},
+            "/realtime/calls",
+            content=pc.localDescription.sdp,
+            headers={
+                "Authorization": f"Bearer {minted.json()['value']}",
+                "Content-Type": "application/sdp",
+            },
         )
     assert answer.status_code == 201, answer.text
     await pc.setRemoteDescription(aiortc.RTCSessionDescription(sdp=answer.text, type="answer"))
@@ -749,12 +920,22 @@ async def test_webrtc_handshake_in_process() -> None:
             assert created["session"]["id"].startswith("sess_")
             answer_sdp = pc.remoteDescription.sdp
             assert "a=candidate:" in answer_sdp
-            candidates = [line.split()[4] for line in answer_sdp.splitlines()
-                          if line.startswith("a=candidate:")]
+            candidates = [
+                line.split()[4]
+                for line in answer_sdp.splitlines()
+                if line.startswith("a=candidate:")
+            ]
             assert set(candidates) == {"127.0.0.1"}
 
-            channel.send(json.dumps({"type": "session.update", "event_id": "evt_1",
-                                     "session": {"type": "realtime", "instructions": "New."}}))
+            channel.send(
+                json.dumps(
+                    {
+                        "type": "session.update",
+                        "event_id": "evt_1",
+                        "session": {"type": "realtime", "instructions": "New."},
+                    }
+                )
+            )
             updated = await _next_event(events, "session.updated")
             assert updated["session"]["instructions"] == "New."
             channel.send(json.dumps({"type": "session.update", "session": {"voice": "ash"}}))

@@ -64,11 +64,18 @@ class FakeRealtimeASGI:
         method, path = scope["method"], scope["path"]
         if method == "OPTIONS":
             requested = headers.get("access-control-request-headers", DEFAULT_ALLOWED_HEADERS)
-            await self._send(send, FakeResponse(204, [
-                ("access-control-allow-methods", "GET, POST, OPTIONS"),
-                ("access-control-allow-headers", requested),
-                ("access-control-max-age", "600"),
-            ]), cors)
+            await self._send(
+                send,
+                FakeResponse(
+                    204,
+                    [
+                        ("access-control-allow-methods", "GET, POST, OPTIONS"),
+                        ("access-control-allow-headers", requested),
+                        ("access-control-max-age", "600"),
+                    ],
+                ),
+                cors,
+            )
             return
         body = await self._read_body(receive)
         if path.startswith(CONTROL_PREFIX + "/"):
@@ -128,11 +135,13 @@ class FakeRealtimeASGI:
             headers.append(("x-request-id", new_id("req")))  # every response has one
         if not any(k.lower() == "content-length" for k, _ in headers):
             headers.append(("content-length", str(len(response.body))))
-        await send({
-            "type": "http.response.start",
-            "status": response.status,
-            "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers],
-        })
+        await send(
+            {
+                "type": "http.response.start",
+                "status": response.status,
+                "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers],
+            }
+        )
         await send({"type": "http.response.body", "body": response.body})
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
@@ -160,8 +169,9 @@ class FakeRealtimeASGI:
             return _error(400, f"Bad control request: {err}", "invalid_control")
         if result is None:
             return _error(404, f"Invalid URL ({method} {path})", None)
-        return FakeResponse(200, [("content-type", "application/json")],
-                            json.dumps(result).encode())
+        return FakeResponse(
+            200, [("content-type", "application/json")], json.dumps(result).encode()
+        )
 
     def _run_control(self, method: str, path: str, payload: dict[str, Any]) -> Any:
         fake = self.fake

@@ -209,8 +209,13 @@ class FakeRealtimeAPI:
         optional, e.g. ``/realtime/calls/*/accept``) with this status/JSON/headers, or
         with a hang of ``timeout`` seconds."""
         fault = Fault(
-            path=route_path(path), status=status, json=json, headers=dict(headers or {}),
-            times=times, method=method, timeout=timeout,
+            path=route_path(path),
+            status=status,
+            json=json,
+            headers=dict(headers or {}),
+            times=times,
+            method=method,
+            timeout=timeout,
         )
         with self._lock:
             self.faults.append(fault)
@@ -240,8 +245,13 @@ class FakeRealtimeAPI:
         """429 ``rate_limit_exceeded`` (with ``Retry-After`` unless ``None``)."""
         headers = {"retry-after": str(retry_after)} if retry_after is not None else {}
         return self.fail_next(
-            path, 429, message="Rate limit reached for requests (fake).",
-            code="rate_limit_exceeded", error_type="requests", headers=headers, times=times,
+            path,
+            429,
+            message="Rate limit reached for requests (fake).",
+            code="rate_limit_exceeded",
+            error_type="requests",
+            headers=headers,
+            times=times,
         )
 
     def timeout_next(self, path: str, *, seconds: float = 30.0, times: int = 1) -> Fault:
@@ -251,8 +261,9 @@ class FakeRealtimeAPI:
 
     def refuse_next_offer(self, message: str = INVALID_OFFER_MESSAGE, *, times: int = 1) -> Fault:
         """400 ``invalid_offer`` with ``message`` for the next SDP offers."""
-        return self.fail_next("/realtime/calls", 400, message=message, code="invalid_offer",
-                              times=times)
+        return self.fail_next(
+            "/realtime/calls", 400, message=message, code="invalid_offer", times=times
+        )
 
     def clear_faults(self) -> None:
         """Forget every pending fault."""
@@ -274,8 +285,10 @@ class FakeRealtimeAPI:
     ) -> FakeCall:
         """Register a pending incoming SIP call, so accept/reject/refer/hangup find it."""
         call = FakeCall(
-            call_id or new_id("rtc"), kind="sip",
-            session=effective_session({"type": "realtime"}), sip_headers=sip_headers,
+            call_id or new_id("rtc"),
+            kind="sip",
+            session=effective_session({"type": "realtime"}),
+            sip_headers=sip_headers,
         )
         with self._lock:
             self.calls[call.id] = call
@@ -419,8 +432,11 @@ class FakeRealtimeAPI:
             elif ctype == "multipart/form-data":
                 parts = parse_multipart(request.headers["content-type"], request.body)
                 entry.parts = {
-                    name: (json.loads(data) if part_type == "application/json"
-                           else data.decode("utf-8", "replace"))
+                    name: (
+                        json.loads(data)
+                        if part_type == "application/json"
+                        else data.decode("utf-8", "replace")
+                    )
                     for name, (part_type, data) in parts.items()
                 }
             elif request.body:
@@ -460,7 +476,8 @@ class FakeRealtimeAPI:
             )
         if not self._is_server_key(*credential):
             raise APIError(
-                401, f"Incorrect API key provided: {_prefix(credential[1])}….",
+                401,
+                f"Incorrect API key provided: {_prefix(credential[1])}….",
                 code="invalid_api_key",
             )
 
@@ -470,8 +487,7 @@ class FakeRealtimeAPI:
         if secret is None:
             raise APIError(401, "Invalid ephemeral client secret.", code="invalid_api_key")
         if self.now() >= secret.expires_at:
-            raise APIError(401, "The ephemeral client secret has expired.",
-                           code="invalid_api_key")
+            raise APIError(401, "The ephemeral client secret has expired.", code="invalid_api_key")
         return secret
 
     # --- endpoints ------------------------------------------------------------------------------
@@ -491,8 +507,7 @@ class FakeRealtimeAPI:
         with self._lock:
             self.secrets[secret.value] = secret
         return _json_response(
-            200, {"value": secret.value, "expires_at": secret.expires_at,
-                  "session": secret.session}
+            200, {"value": secret.value, "expires_at": secret.expires_at, "session": secret.session}
         )
 
     def _create_call(self, request: FakeRequest) -> FakeResponse:
@@ -510,24 +525,35 @@ class FakeRealtimeAPI:
         elif media_type == "multipart/form-data":
             parts = parse_multipart(content_type, request.body)
             if "sdp" not in parts:
-                raise APIError(400, "Missing required parameter: 'sdp'.", param="sdp",
-                               code="missing_required_parameter")
+                raise APIError(
+                    400,
+                    "Missing required parameter: 'sdp'.",
+                    param="sdp",
+                    code="missing_required_parameter",
+                )
             offer = parts["sdp"][1].decode("utf-8", "replace")
             if "session" in parts:
                 session_json = _parse_json(parts["session"][1], required=True)
                 session = effective_session(validate_session(session_json))
         else:
             raise APIError(
-                400, "Unsupported Content-Type: send application/sdp (the offer) or "
-                "multipart/form-data (parts 'sdp' and 'session').", code="invalid_content_type",
+                400,
+                "Unsupported Content-Type: send application/sdp (the offer) or "
+                "multipart/form-data (parts 'sdp' and 'session').",
+                code="invalid_content_type",
             )
         if not looks_like_offer(offer):
             raise APIError(400, INVALID_OFFER_MESSAGE, code="invalid_offer")
         if session is None:
-            session = (copy.deepcopy(secret.session) if secret is not None
-                       else effective_session({"type": "realtime"}))
+            session = (
+                copy.deepcopy(secret.session)
+                if secret is not None
+                else effective_session({"type": "realtime"})
+            )
         call = FakeCall(
-            new_id("rtc"), kind="webrtc", session=session,
+            new_id("rtc"),
+            kind="webrtc",
+            session=session,
             auth="ephemeral" if secret is not None else "server",
             client_secret=secret.value if secret is not None else None,
             key_was_minted=secret is not None,
@@ -568,11 +594,13 @@ class FakeRealtimeAPI:
         with self._lock:
             call = self.calls.get(call_id)
         if call is None:
-            raise APIError(404, f"Call '{call_id}' not found.", param="call_id",
-                           code="call_id_not_found")
+            raise APIError(
+                404, f"Call '{call_id}' not found.", param="call_id", code="call_id_not_found"
+            )
         if verb == "accept":
-            body = validate_session(_parse_json(request.body, required=True), "",
-                                    types=("realtime",))
+            body = validate_session(
+                _parse_json(request.body, required=True), "", types=("realtime",)
+            )
             call.session = effective_session(body)
             call.state = "accepted"
         elif verb == "reject":

@@ -57,15 +57,17 @@ def _tone_frames(freq: int, amplitude: int = 8000) -> list[bytes]:
     """One second of a sine tone (an integer number of cycles), cut into 20 ms frames."""
     pcm = array.array(
         "h",
-        (int(amplitude * math.sin(2 * math.pi * freq * i / SAMPLE_RATE))
-         for i in range(SAMPLE_RATE)),
+        (
+            int(amplitude * math.sin(2 * math.pi * freq * i / SAMPLE_RATE))
+            for i in range(SAMPLE_RATE)
+        ),
     )
     raw = pcm.tobytes()
     step = FRAME_SAMPLES * 2
     return [raw[i : i + step] for i in range(0, len(raw), step)]
 
 
-class ToneTrack(MediaStreamTrack):  # type: ignore[misc]
+class ToneTrack(MediaStreamTrack):
     """Outgoing audio: a paced sine tone, 48 kHz mono s16 in 20 ms frames.
 
     Paced against the wall clock, because aiortc pulls frames as fast as ``recv``
@@ -226,10 +228,7 @@ class CallPeer:
                     self.call.first_audio_frame_at = time.time()
                 if not _is_silent(frame):
                     self.call.nonsilent_frames_received += 1
-                    if (
-                        self.call.nonsilent_frames_received
-                        == self.options.transcript_after_frames
-                    ):
+                    if self.call.nonsilent_frames_received == self.options.transcript_after_frames:
                         self._transcript_due = True
                         if self.call.data_channel_open:
                             self._send_transcripts()
@@ -249,36 +248,52 @@ class CallPeer:
     def _send_error(
         self, code: str, message: str, cause: dict[str, Any], *, param: str | None = None
     ) -> None:
-        self.send({
-            "type": "error",
-            "error": {
-                "type": "invalid_request_error", "code": code, "message": message,
-                "param": param, "event_id": cause.get("event_id"),
-            },
-        })
+        self.send(
+            {
+                "type": "error",
+                "error": {
+                    "type": "invalid_request_error",
+                    "code": code,
+                    "message": message,
+                    "param": param,
+                    "event_id": cause.get("event_id"),
+                },
+            }
+        )
 
     def _send_transcripts(self) -> None:
         if self.call.transcripts_sent:
             return
         self.call.transcripts_sent = True
         self._transcript_due = False
-        self.send({
-            "type": "conversation.item.input_audio_transcription.completed",
-            "item_id": new_id("item"),
-            "content_index": 0,
-            "transcript": self.options.user_transcript,
-        })
+        self.send(
+            {
+                "type": "conversation.item.input_audio_transcription.completed",
+                "item_id": new_id("item"),
+                "content_index": 0,
+                "transcript": self.options.user_transcript,
+            }
+        )
         if self.call.session_type != "realtime":
             return
         response_id, item_id = new_id("resp"), new_id("item")
-        where = {"response_id": response_id, "item_id": item_id, "output_index": 0,
-                 "content_index": 0}
+        where = {
+            "response_id": response_id,
+            "item_id": item_id,
+            "output_index": 0,
+            "content_index": 0,
+        }
         words = self.options.assistant_transcript.split(" ")
         for index, word in enumerate(words):
             delta = word if index == 0 else " " + word
             self.send({"type": "response.output_audio_transcript.delta", **where, "delta": delta})
-        self.send({"type": "response.output_audio_transcript.done", **where,
-                   "transcript": self.options.assistant_transcript})
+        self.send(
+            {
+                "type": "response.output_audio_transcript.done",
+                **where,
+                "transcript": self.options.assistant_transcript,
+            }
+        )
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.ensure_future(coro)

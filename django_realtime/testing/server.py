@@ -144,25 +144,38 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--host", default="127.0.0.1", help="127.0.0.1 only (default)")
     parser.add_argument("--port", type=int, default=8765)
-    parser.add_argument("--api-key", action="append", default=[], dest="api_keys",
-                        help="accept this server key (any sk-... key is accepted anyway)")
-    parser.add_argument("--latency", type=float, default=0.0,
-                        help="seconds added to every request")
-    parser.add_argument("--no-webrtc", action="store_true",
-                        help="answer offers with a static SDP instead of an aiortc peer")
+    parser.add_argument(
+        "--api-key",
+        action="append",
+        default=[],
+        dest="api_keys",
+        help="accept this server key (any sk-... key is accepted anyway)",
+    )
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds added to every request")
+    parser.add_argument(
+        "--no-webrtc",
+        action="store_true",
+        help="answer offers with a static SDP instead of an aiortc peer",
+    )
     args = parser.parse_args(argv)
     try:
         _check_host(args.host)
     except ValueError as err:
         parser.error(str(err))
     server = FakeRealtimeServer(
-        host=args.host, port=args.port, api_keys=args.api_keys, latency=args.latency,
+        host=args.host,
+        port=args.port,
+        api_keys=args.api_keys,
+        latency=args.latency,
         webrtc=not args.no_webrtc,
     )
     server.start()
-    print(f"FAKE OpenAI Realtime API (django_realtime.testing), not the real service: "
-          f"nothing leaves this machine.\nAPI base: {server.url}\n"
-          f"Stats: {server.origin}/_fake/stats", flush=True)
+    print(
+        f"FAKE OpenAI Realtime API (django_realtime.testing), not the real service: "
+        f"nothing leaves this machine.\nAPI base: {server.url}\n"
+        f"Stats: {server.origin}/_fake/stats",
+        flush=True,
+    )
     try:
         while True:
             time.sleep(3600)

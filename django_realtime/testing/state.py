@@ -42,9 +42,15 @@ class LoggedRequest:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "method": self.method, "path": self.path, "headers": dict(self.headers),
-            "json": self.json, "parts": self.parts, "text": self.text, "status": self.status,
-            "request_id": self.request_id, "at": self.at,
+            "method": self.method,
+            "path": self.path,
+            "headers": dict(self.headers),
+            "json": self.json,
+            "parts": self.parts,
+            "text": self.text,
+            "status": self.status,
+            "request_id": self.request_id,
+            "at": self.at,
         }
 
 

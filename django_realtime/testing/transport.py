@@ -32,8 +32,9 @@ class FakeTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         return FakeRequest(
             method=request.method,
             path=request.url.path,
-            headers={k.decode("latin-1").lower(): v.decode("latin-1")
-                     for k, v in request.headers.raw},
+            headers={
+                k.decode("latin-1").lower(): v.decode("latin-1") for k, v in request.headers.raw
+            },
             body=request.content,
         )
 

@@ -37,9 +37,20 @@ DEFAULT_INSTRUCTIONS = (
 
 REALTIME_FIELDS = frozenset(
     {
-        "type", "model", "instructions", "output_modalities", "audio", "tools", "tool_choice",
-        "max_output_tokens", "tracing", "truncation", "prompt", "include",
-        "parallel_tool_calls", "reasoning",
+        "type",
+        "model",
+        "instructions",
+        "output_modalities",
+        "audio",
+        "tools",
+        "tool_choice",
+        "max_output_tokens",
+        "tracing",
+        "truncation",
+        "prompt",
+        "include",
+        "parallel_tool_calls",
+        "reasoning",
     }
 )
 TRANSCRIPTION_FIELDS = frozenset({"type", "audio", "include"})
@@ -50,17 +61,32 @@ TRANSCRIPTION_OPTION_FIELDS = frozenset(
 )
 TURN_DETECTION_FIELDS = {
     "server_vad": frozenset(
-        {"type", "threshold", "prefix_padding_ms", "silence_duration_ms", "create_response",
-         "interrupt_response", "idle_timeout_ms"}
+        {
+            "type",
+            "threshold",
+            "prefix_padding_ms",
+            "silence_duration_ms",
+            "create_response",
+            "interrupt_response",
+            "idle_timeout_ms",
+        }
     ),
     "semantic_vad": frozenset({"type", "eagerness", "create_response", "interrupt_response"}),
 }
 #: Beta (pre-GA) names; the API refuses them as unknown. Named in the message to help.
 BETA_FIELDS = frozenset(
     {
-        "voice", "modalities", "turn_detection", "input_audio_format", "output_audio_format",
-        "input_audio_transcription", "input_audio_noise_reduction", "temperature",
-        "max_response_output_tokens", "client_secret", "speed",
+        "voice",
+        "modalities",
+        "turn_detection",
+        "input_audio_format",
+        "output_audio_format",
+        "input_audio_transcription",
+        "input_audio_noise_reduction",
+        "temperature",
+        "max_response_output_tokens",
+        "client_secret",
+        "speed",
     }
 )
 AUDIO_FORMATS = ("audio/pcm", "audio/pcmu", "audio/pcma")
@@ -122,7 +148,9 @@ def unknown_parameter(param: str) -> APIError:
 
 def missing(param: str) -> APIError:
     return APIError(
-        400, f"Missing required parameter: '{param}'.", param=param,
+        400,
+        f"Missing required parameter: '{param}'.",
+        param=param,
         code="missing_required_parameter",
     )
 
@@ -155,13 +183,19 @@ def _int_range(value: Any, param: str, low: int, high: int) -> int:
     number = _integer(value, param)
     if number < low:
         raise APIError(
-            400, f"Invalid '{param}': integer below minimum value. Expected a value >= {low}, "
-            f"but got {number} instead.", param=param, code="integer_below_min_value",
+            400,
+            f"Invalid '{param}': integer below minimum value. Expected a value >= {low}, "
+            f"but got {number} instead.",
+            param=param,
+            code="integer_below_min_value",
         )
     if number > high:
         raise APIError(
-            400, f"Invalid '{param}': integer above maximum value. Expected a value <= {high}, "
-            f"but got {number} instead.", param=param, code="integer_above_max_value",
+            400,
+            f"Invalid '{param}': integer above maximum value. Expected a value <= {high}, "
+            f"but got {number} instead.",
+            param=param,
+            code="integer_above_max_value",
         )
     return number
 
@@ -171,13 +205,19 @@ def _decimal_range(value: Any, param: str, low: float, high: float) -> float:
         raise invalid_type(param, "a number", value)
     if value < low:
         raise APIError(
-            400, f"Invalid '{param}': decimal below minimum value. Expected a value >= {low}, "
-            f"but got {value} instead.", param=param, code="decimal_below_min_value",
+            400,
+            f"Invalid '{param}': decimal below minimum value. Expected a value >= {low}, "
+            f"but got {value} instead.",
+            param=param,
+            code="decimal_below_min_value",
         )
     if value > high:
         raise APIError(
-            400, f"Invalid '{param}': decimal above maximum value. Expected a value <= {high}, "
-            f"but got {value} instead.", param=param, code="decimal_above_max_value",
+            400,
+            f"Invalid '{param}': decimal above maximum value. Expected a value <= {high}, "
+            f"but got {value} instead.",
+            param=param,
+            code="decimal_above_max_value",
         )
     return float(value)
 
@@ -256,8 +296,12 @@ def _turn_detection(value: Any, param: str) -> None:
         if name in options and not isinstance(options[name], bool):
             raise invalid_type(_join(param, name), "a boolean", options[name])
     if options.get("idle_timeout_ms") is not None:
-        _int_range(options["idle_timeout_ms"], _join(param, "idle_timeout_ms"),
-                   IDLE_TIMEOUT_MIN, IDLE_TIMEOUT_MAX)
+        _int_range(
+            options["idle_timeout_ms"],
+            _join(param, "idle_timeout_ms"),
+            IDLE_TIMEOUT_MIN,
+            IDLE_TIMEOUT_MAX,
+        )
     if "eagerness" in options:
         _enum(options["eagerness"], _join(param, "eagerness"), EAGERNESS)
 
@@ -327,8 +371,8 @@ def _realtime_fields(session: Mapping[str, Any], prefix: str) -> None:
         if not isinstance(session["tools"], list):
             raise invalid_type(param, "an array", session["tools"])
         for index, tool in enumerate(session["tools"]):
-            item = _object(tool, f"{param}[{index}]")
-            _enum(item.get("type"), f"{param}[{index}].type", ("function", "mcp"))
+            tool_obj = _object(tool, f"{param}[{index}]")
+            _enum(tool_obj.get("type"), f"{param}[{index}].type", ("function", "mcp"))
     if "tool_choice" in session:
         param = _join(prefix, "tool_choice")
         choice = session["tool_choice"]
@@ -341,8 +385,9 @@ def _realtime_fields(session: Mapping[str, Any], prefix: str) -> None:
         for index, item in enumerate(_string_list(session["include"], param)):
             _enum(item, f"{param}[{index}]", INCLUDE_OPTIONS)
     if "parallel_tool_calls" in session and not isinstance(session["parallel_tool_calls"], bool):
-        raise invalid_type(_join(prefix, "parallel_tool_calls"), "a boolean",
-                           session["parallel_tool_calls"])
+        raise invalid_type(
+            _join(prefix, "parallel_tool_calls"), "a boolean", session["parallel_tool_calls"]
+        )
     if "reasoning" in session:
         param = _join(prefix, "reasoning")
         reasoning = _object(session["reasoning"], param)
@@ -354,8 +399,10 @@ def _realtime_fields(session: Mapping[str, Any], prefix: str) -> None:
     if "truncation" in session and not isinstance(session["truncation"], dict):
         _enum(session["truncation"], _join(prefix, "truncation"), ("auto", "disabled"))
     if session.get("prompt") is not None:
-        _string(_object(session["prompt"], _join(prefix, "prompt")).get("id"),
-                _join(prefix, "prompt.id"))
+        _string(
+            _object(session["prompt"], _join(prefix, "prompt")).get("id"),
+            _join(prefix, "prompt.id"),
+        )
 
 
 def _transcription_fields(session: Mapping[str, Any], prefix: str) -> None:
@@ -443,8 +490,12 @@ def validate_refer(body: Any) -> str:
 
 def _default_turn_detection() -> dict[str, Any]:
     return {
-        "type": "server_vad", "threshold": 0.5, "prefix_padding_ms": 300,
-        "silence_duration_ms": 200, "create_response": True, "interrupt_response": True,
+        "type": "server_vad",
+        "threshold": 0.5,
+        "prefix_padding_ms": 300,
+        "silence_duration_ms": 200,
+        "create_response": True,
+        "interrupt_response": True,
         "idle_timeout_ms": None,
     }
 
@@ -452,8 +503,18 @@ def _default_turn_detection() -> dict[str, Any]:
 #: Objects that are replaced whole, never merged: a ``semantic_vad`` turn detection must
 #: not inherit ``server_vad``'s ``threshold``, a ``pcmu`` format must not keep a ``rate``.
 REPLACED_WHOLE = frozenset(
-    {"turn_detection", "format", "voice", "transcription", "noise_reduction", "tracing",
-     "truncation", "prompt", "reasoning", "tool_choice"}
+    {
+        "turn_detection",
+        "format",
+        "voice",
+        "transcription",
+        "noise_reduction",
+        "tracing",
+        "truncation",
+        "prompt",
+        "reasoning",
+        "tool_choice",
+    }
 )
 
 
