@@ -169,7 +169,7 @@ class SessionPresetAdmin(_PresetAdminBase):
         for preset in queryset:
             attempt = Attempt(AuditAction.MINT, request=request, user=request.user)
             try:
-                minted = minting.mint(preset, {}, attempt, request=request)
+                minted = minting.mint(preset, {}, attempt)
             except APIException as exc:
                 attempt.finish(
                     minting.outcome_for(exc),

@@ -16,7 +16,6 @@ from rest_framework.exceptions import APIException
 
 from . import client, sessions
 from .audit import Attempt
-from .conf import conf
 from .exceptions import (
     InvalidOverride,
     NotConfigured,
@@ -33,7 +32,7 @@ from .exceptions import (
 from .models import AuditOutcome, SessionPreset
 
 if TYPE_CHECKING:
-    from django.http import HttpRequest
+    pass
 
 logger = logging.getLogger("django_realtime")
 
@@ -96,8 +95,6 @@ def mint(
     preset: SessionPreset,
     overrides: dict[str, Any],
     attempt: Attempt,
-    *,
-    request: HttpRequest | None = None,
 ) -> Minted:
     """Mint one client secret for ``preset`` (overrides already validated)."""
     attempt.set_preset(preset)
@@ -148,7 +145,3 @@ def _translate(err: UpstreamError | RealtimeConfigurationError, attempt: Attempt
         return UpstreamFailed()
     logger.warning("Realtime API failure: %s body=%.500r", err, err.body)
     return UpstreamFailed()
-
-
-def api_key_configured() -> bool:
-    return conf.has_api_key

@@ -27,7 +27,7 @@ from . import minting, signals, throttling
 from .audit import Attempt
 from .conf import conf
 from .exceptions import InvalidRequest, PresetNotFound
-from .models import AuditAction, AuditOutcome, SessionPreset
+from .models import AuditAction, AuditLogEntry, AuditOutcome, SessionPreset
 from .serializers import MintRequestSerializer, PresetSerializer
 
 CALL_ID_HEADER = "X-Realtime-Call-Id"
@@ -109,6 +109,20 @@ class _GateView(RealtimeAPIView):
             )
         return super().handle_exception(exc)
 
+    def succeed(self, preset: SessionPreset, *, call_id: str = "") -> AuditLogEntry:
+        """Write the ``issued`` audit row and send ``secret_issued``."""
+        entry = self.attempt.finish(AuditOutcome.ISSUED, call_id=call_id)
+        signals.secret_issued.send(
+            sender=type(self),
+            request=self.request,
+            user=self.request.user,
+            preset=preset,
+            audit=entry,
+            expires_at=entry.secret_expires_at,
+            call_id=call_id or None,
+        )
+        return entry
+
     def resolve_preset(self, slug: str | None) -> SessionPreset:
         slug = slug or conf.DEFAULT_PRESET
         self.attempt.preset_slug = (slug or "")[:64]
@@ -146,17 +160,8 @@ class ClientSecretView(_GateView):
         preset = self.resolve_preset(body.validated_data.get("preset"))
         overrides = minting.validated_overrides(preset, body.validated_data.get("overrides"))
         throttling.check(request._request, preset)
-        minted = minting.mint(preset, overrides, self.attempt, request=request._request)
-        entry = self.attempt.finish(AuditOutcome.ISSUED)
-        signals.secret_issued.send(
-            sender=type(self),
-            request=request,
-            user=request.user,
-            preset=preset,
-            audit=entry,
-            expires_at=entry.secret_expires_at,
-            call_id=None,
-        )
+        minted = minting.mint(preset, overrides, self.attempt)
+        entry = self.succeed(preset)
         secret = minted.secret
         return Response(
             {
@@ -207,16 +212,7 @@ class CallView(_GateView):
         throttling.check(request._request, preset)
         relayed = minting.relay(preset, overrides, sdp, self.attempt)
         call_id = relayed.answer.call_id or ""
-        entry = self.attempt.finish(AuditOutcome.ISSUED, call_id=call_id)
-        signals.secret_issued.send(
-            sender=type(self),
-            request=request,
-            user=request.user,
-            preset=preset,
-            audit=entry,
-            expires_at=None,
-            call_id=call_id or None,
-        )
+        self.succeed(preset, call_id=call_id)
         response = HttpResponse(
             relayed.answer.sdp, status=status.HTTP_201_CREATED, content_type="application/sdp"
         )
