@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/pip
 
-.PHONY: test demo install lint typecheck bench clean
+.PHONY: test test-compat demo install lint typecheck bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,9 +20,13 @@ install: $(VENV)/.installed
 test: install
 	bash scripts/run-tests.sh
 
+# The support matrix's edges: Python 3.10 + Django 4.2, Python 3.12 + Django 6.x.
+test-compat:
+	bash scripts/test-compat.sh
+
 lint: install
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check django_realtime tests
+	$(BIN)/ruff format --check django_realtime tests bench example_project
 	$(BIN)/mypy
 
 typecheck: install
@@ -35,4 +39,4 @@ bench: install
 	bash scripts/run-bench.sh
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info .demo
+	rm -rf $(VENV) .venv-compat build dist *.egg-info .demo
