@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/pip
 
-.PHONY: test test-compat demo install lint typecheck bench clean
+.PHONY: test test-compat demo demo-call install lint typecheck bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,9 @@ typecheck: install
 
 demo: install
 	bash scripts/demo.sh
+
+demo-call: install
+	bash scripts/demo-call.sh
 
 bench: install
 	bash scripts/run-bench.sh

@@ -22,11 +22,13 @@ if [ -z "${OPENAI_API_KEY:-}" ]; then
   export OPENAI_API_KEY="sk-offline-demo"
   # A throwaway webhook secret, so the SIP webhook endpoint can be tried offline
   # (sign deliveries with django_realtime.signing.sign).
+  # `make demo-call` rings the site with it while the demo runs.
   if [ -z "${OPENAI_WEBHOOK_SECRET:-}" ]; then
-    OPENAI_WEBHOOK_SECRET="whsec_$("$py" -c 'import base64, os; print(base64.b64encode(os.urandom(24)).decode())')"
+    [ -s "$state/webhook-secret" ] || "$py" -c 'import base64, os; print("whsec_" + base64.b64encode(os.urandom(24)).decode())' > "$state/webhook-secret"
+    OPENAI_WEBHOOK_SECRET=$(cat "$state/webhook-secret")
     export OPENAI_WEBHOOK_SECRET
-    echo "Demo webhook secret: $OPENAI_WEBHOOK_SECRET"
   fi
+  echo "Try a phone call offline: make demo-call (in another terminal)"
   echo "============================================================"
   echo " OFFLINE DEMO: no OPENAI_API_KEY set, so the site talks to the"
   echo " fake Realtime API at $DJANGO_REALTIME_API_BASE"
