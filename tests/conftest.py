@@ -24,6 +24,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import httpx
 import pytest
@@ -34,6 +35,7 @@ from referencing import Registry, Resource
 from rest_framework.test import APIClient
 
 from django_realtime import client as upstream_client
+from django_realtime import signals
 from django_realtime.models import SessionPreset
 from tests import settings as test_settings
 
@@ -412,3 +414,21 @@ def client_for() -> Callable[[User | None], CheckedAPIClient]:
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture
+def issued() -> Iterator[mock.Mock]:
+    """A receiver connected to ``secret_issued`` for the test."""
+    handler = mock.Mock()
+    signals.secret_issued.connect(handler, dispatch_uid="test-issued")
+    yield handler
+    signals.secret_issued.disconnect(dispatch_uid="test-issued")
+
+
+@pytest.fixture
+def failed() -> Iterator[mock.Mock]:
+    """A receiver connected to ``secret_failed`` for the test."""
+    handler = mock.Mock()
+    signals.secret_failed.connect(handler, dispatch_uid="test-failed")
+    yield handler
+    signals.secret_failed.disconnect(dispatch_uid="test-failed")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 from unittest import mock
@@ -17,7 +17,6 @@ import httpx
 import pytest
 from django.contrib.auth.models import Group, User
 
-from django_realtime import signals
 from django_realtime.models import AuditLogEntry, SessionPreset
 from django_realtime.testing import FakeRealtimeAPI
 from tests.conftest import (
@@ -57,22 +56,6 @@ def assert_error(response: Any, status: int, code: str) -> None:
 def secrets_of(fake: FakeRealtimeAPI) -> list[str]:
     MINTED.extend(fake.secrets)
     return list(fake.secrets)
-
-
-@pytest.fixture
-def issued() -> Iterator[mock.Mock]:
-    handler = mock.Mock()
-    signals.secret_issued.connect(handler, dispatch_uid="test-issued")
-    yield handler
-    signals.secret_issued.disconnect(dispatch_uid="test-issued")
-
-
-@pytest.fixture
-def failed() -> Iterator[mock.Mock]:
-    handler = mock.Mock()
-    signals.secret_failed.connect(handler, dispatch_uid="test-failed")
-    yield handler
-    signals.secret_failed.disconnect(dispatch_uid="test-failed")
 
 
 # --- happy paths ------------------------------------------------------------------------

@@ -3,32 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 from django.contrib.auth.models import AnonymousUser, Group, User
 from django.core.exceptions import ValidationError
 
 from django_realtime.models import SessionPreset
+from tests.presets import realtime, transcription
 
 FUNCTION_TOOL = {"type": "function", "name": "lookup", "parameters": {"type": "object"}}
-
-
-def realtime(**fields: Any) -> SessionPreset:
-    values: dict[str, Any] = {"slug": "p", "name": "P", "model": "gpt-realtime"}
-    values.update(fields)
-    return SessionPreset(**values)
-
-
-def transcription(**fields: Any) -> SessionPreset:
-    values: dict[str, Any] = {
-        "slug": "t",
-        "name": "T",
-        "session_type": "transcription",
-        "transcription_model": "gpt-4o-transcribe",
-    }
-    values.update(fields)
-    return SessionPreset(**values)
 
 
 def clean_errors(preset: SessionPreset) -> dict[str, list[str]]:

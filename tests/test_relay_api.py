@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 from unittest import mock
 from urllib.parse import quote
@@ -12,7 +12,7 @@ import httpx
 import pytest
 from django.contrib.auth.models import Group, User
 
-from django_realtime import sessions, signals
+from django_realtime import sessions
 from django_realtime.models import AuditLogEntry, SessionPreset
 from django_realtime.testing import FakeRealtimeAPI
 from tests.conftest import API_KEY, OFFER_SDP, CheckedAPIClient, Upstream
@@ -27,14 +27,6 @@ def fake(realtime_fake: FakeRealtimeAPI) -> FakeRealtimeAPI:
     """The fake API answering offers with a static SDP (no WebRTC peer needed here)."""
     realtime_fake.webrtc = False
     return realtime_fake
-
-
-@pytest.fixture
-def issued() -> Iterator[mock.Mock]:
-    handler = mock.Mock()
-    signals.secret_issued.connect(handler, dispatch_uid="test-relay-issued")
-    yield handler
-    signals.secret_issued.disconnect(dispatch_uid="test-relay-issued")
 
 
 def offer(

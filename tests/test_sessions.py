@@ -9,24 +9,7 @@ import pytest
 from django_realtime import sessions
 from django_realtime.exceptions import SessionConfigError
 from django_realtime.models import SessionPreset
-
-
-def realtime(**fields: Any) -> SessionPreset:
-    values: dict[str, Any] = {"slug": "p", "name": "P", "model": "gpt-realtime"}
-    values.update(fields)
-    return SessionPreset(**values)
-
-
-def transcription(**fields: Any) -> SessionPreset:
-    values: dict[str, Any] = {
-        "slug": "t",
-        "name": "T",
-        "session_type": "transcription",
-        "transcription_model": "gpt-4o-transcribe",
-    }
-    values.update(fields)
-    return SessionPreset(**values)
-
+from tests.presets import realtime, transcription
 
 # --- whole request bodies ----------------------------------------------------------
 
