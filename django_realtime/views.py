@@ -15,7 +15,7 @@ from django.http import HttpResponse, QueryDict
 from django.utils.module_loading import import_string
 from rest_framework import status
 from rest_framework.authentication import BaseAuthentication
-from rest_framework.exceptions import APIException, ValidationError
+from rest_framework.exceptions import APIException, PermissionDenied, ValidationError
 from rest_framework.generics import ListAPIView
 from rest_framework.parsers import BaseParser
 from rest_framework.permissions import BasePermission
@@ -137,8 +137,6 @@ class _GateView(RealtimeAPIView):
             raise PresetNotFound(f"No active preset {slug[:64]!r}.")
         self.attempt.set_preset(preset)
         if not preset.is_available_to(self.request.user):
-            from rest_framework.exceptions import PermissionDenied
-
             raise PermissionDenied("You may not use this preset.")
         return preset
 

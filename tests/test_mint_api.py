@@ -19,6 +19,7 @@ from django.contrib.auth.models import Group, User
 
 from django_realtime.models import AuditLogEntry, SessionPreset
 from django_realtime.testing import FakeRealtimeAPI
+from tests.api_helpers import assert_error, only_audit_row
 from tests.conftest import (
     API_KEY,
     MINTED,
@@ -36,21 +37,6 @@ pytestmark = pytest.mark.django_db
 
 def mint(api: CheckedAPIClient, body: Any = None, **extra: Any) -> Any:
     return api.post(URL, body if body is not None else {}, format="json", **extra)
-
-
-def only_audit_row() -> AuditLogEntry:
-    rows = list(AuditLogEntry.objects.all())
-    assert len(rows) == 1, rows
-    return rows[0]
-
-
-def assert_error(response: Any, status: int, code: str) -> None:
-    assert response.status_code == status, response.content
-    assert response.json().keys() == {"detail", "code"}
-    assert response.json()["code"] == code
-    assert isinstance(response.json()["detail"], str)
-    assert response.json()["detail"]
-    assert response["Cache-Control"] == "no-store"
 
 
 def secrets_of(fake: FakeRealtimeAPI) -> list[str]:

@@ -13,8 +13,9 @@ import pytest
 from django.contrib.auth.models import Group, User
 
 from django_realtime import sessions
-from django_realtime.models import AuditLogEntry, SessionPreset
+from django_realtime.models import SessionPreset
 from django_realtime.testing import FakeRealtimeAPI
+from tests.api_helpers import assert_error, only_audit_row
 from tests.conftest import API_KEY, OFFER_SDP, CheckedAPIClient, Upstream
 
 URL = "/realtime/calls/"
@@ -36,18 +37,6 @@ def offer(
     content_type: str = "application/sdp",
 ) -> Any:
     return api.post(URL + query, data=body, content_type=content_type)
-
-
-def only_audit_row() -> AuditLogEntry:
-    rows = list(AuditLogEntry.objects.all())
-    assert len(rows) == 1, rows
-    return rows[0]
-
-
-def assert_error(response: Any, status: int, code: str) -> None:
-    assert response.status_code == status, response.content
-    assert response.json() == {"detail": response.json()["detail"], "code": code}
-    assert response["Cache-Control"] == "no-store"
 
 
 def test_relay_happy_path(
