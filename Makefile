@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/pip
 
-.PHONY: test test-compat demo demo-call install lint typecheck bench clean
+.PHONY: test test-compat demo demo-call install lint typecheck bench clean docs
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,5 +41,14 @@ demo-call: install
 bench: install
 	bash scripts/run-bench.sh
 
+# The documentation site, warnings as errors, into docs/_build/html (gitignored).
+# Sphinx does not import the package, so only the docs requirements are needed.
+$(VENV)/.docs-installed: $(BIN)/python requirements-docs.txt
+	$(PIP) install -q -r requirements-docs.txt
+	touch $@
+
+docs: $(VENV)/.docs-installed
+	$(BIN)/sphinx-build -W --keep-going -q -b html docs docs/_build/html
+
 clean:
-	rm -rf $(VENV) .venv-compat build dist *.egg-info .demo
+	rm -rf $(VENV) .venv-compat build dist *.egg-info .demo docs/_build

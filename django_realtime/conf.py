@@ -30,10 +30,14 @@ DEFAULTS: dict[str, Any] = {
     "MAX_RETRIES": 2,
     "RETRY_AFTER_CAP": 60.0,  # longest Retry-After we sleep for before giving up
     "RATE": "10/m",
+    "ANONYMOUS_RATE": "20/m",  # anonymous / failed-auth attempts per client address
     "DEFAULT_PRESET": None,
     "WEBHOOK_SECRETS": [],
     "WEBHOOK_TOLERANCE": 300,
     "WEBHOOK_MAX_BYTES": 256 * 1024,
+    # Longest an upstream call (with retries) may take; None: derived from TIMEOUT,
+    # MAX_RETRIES and RETRY_AFTER_CAP. Webhook claims and pending audit rows expire after it.
+    "PROCESSING_TIMEOUT": None,
     "SDP_MAX_BYTES": 64 * 1024,
     "AUDIT_CLIENT_IP": True,
     "AUTHENTICATION_CLASSES": [
@@ -42,6 +46,16 @@ DEFAULTS: dict[str, Any] = {
     "PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "SIP_ROUTER": None,  # dotted path to a callable(call) -> RouteDecision | None
     "SIP_DEFAULT_ACTION": {"action": "reject", "status_code": 603},
+    # --- call control (control/) ---
+    "SIDEBAND_URL": None,  # default: API_BASE with ws(s)://, then /realtime
+    "PRICES": {},  # {model: {rate: "USD per 1M tokens"}} merged over control/pricing.py
+    "CONTROL_LEASE_SECONDS": 15,  # a worker's hold on a call, renewed by heartbeat
+    "CONTROL_POLL_SECONDS": 0.25,  # how often workers look for new calls and end requests
+    "CONTROL_MAX_CALLS_PER_WORKER": 1000,
+    # --- server tools, quotas, transcripts (tools/, quotas.py, control/transcripts.py) ---
+    "TOOL_TIMEOUT": 10.0,  # seconds a server tool may run before the model hears "timeout"
+    "TRANSCRIPT_RETENTION_DAYS": 30,  # realtime_prune's default age for transcript lines
+    "QUOTA_WARNING_SECONDS": 30,  # how long before the daily budget runs out the call is warned
 }
 
 VALID_AUTH_STYLES = ("bearer", "api-key")
@@ -94,6 +108,42 @@ class RealtimeSettings:
         return str(self._get("CONNECT_URL") or f"{self.API_BASE}/realtime/calls")
 
     @property
+    def SIDEBAND_URL(self) -> str | None:
+        """The sideband endpoint without its ``?call_id=``; ``None``: derived from API_BASE."""
+        value = self._get("SIDEBAND_URL")
+        return str(value).rstrip("/") if value else None
+
+    @property
+    def PRICES(self) -> dict[str, Any]:
+        value = self._get("PRICES")
+        return dict(value) if isinstance(value, dict) else {}
+
+    @property
+    def CONTROL_LEASE_SECONDS(self) -> float:
+        return float(self._get("CONTROL_LEASE_SECONDS"))
+
+    @property
+    def CONTROL_POLL_SECONDS(self) -> float:
+        return float(self._get("CONTROL_POLL_SECONDS"))
+
+    @property
+    def CONTROL_MAX_CALLS_PER_WORKER(self) -> int:
+        return int(self._get("CONTROL_MAX_CALLS_PER_WORKER"))
+
+    @property
+    def TOOL_TIMEOUT(self) -> float:
+        return float(self._get("TOOL_TIMEOUT"))
+
+    @property
+    def TRANSCRIPT_RETENTION_DAYS(self) -> int | None:
+        value = self._get("TRANSCRIPT_RETENTION_DAYS")
+        return None if value is None else int(value)
+
+    @property
+    def QUOTA_WARNING_SECONDS(self) -> float:
+        return float(self._get("QUOTA_WARNING_SECONDS"))
+
+    @property
     def TIMEOUT(self) -> float:
         return float(self._get("TIMEOUT"))
 
@@ -113,6 +163,26 @@ class RealtimeSettings:
     @property
     def RATE(self) -> str:
         return str(self._get("RATE"))
+
+    @property
+    def ANONYMOUS_RATE(self) -> str:
+        return str(self._get("ANONYMOUS_RATE"))
+
+    @property
+    def PROCESSING_TIMEOUT(self) -> float:
+        """Seconds after which an unfinished attempt (a webhook claim, a pending audit
+        row) is presumed dead: the setting, or the worst case of one upstream call."""
+        value = self._get("PROCESSING_TIMEOUT")
+        if value is not None:
+            return float(value)
+        return self.upstream_worst_case
+
+    @property
+    def upstream_worst_case(self) -> float:
+        """Seconds one upstream call may take: every attempt timing out, and each retry
+        waiting the longest ``Retry-After`` we honour; plus a minute for the rest."""
+        retries = max(0, self.MAX_RETRIES)
+        return self.TIMEOUT * (retries + 1) + self.RETRY_AFTER_CAP * retries + 60.0
 
     @property
     def DEFAULT_PRESET(self) -> str | None:

@@ -18,7 +18,7 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured, SuspiciousOperation
 from rest_framework import status
-from rest_framework.exceptions import APIException
+from rest_framework.exceptions import APIException, Throttled
 
 
 class RealtimeError(Exception):
@@ -106,6 +106,36 @@ class UpstreamBadResponse(UpstreamError):
     """The API answered 2xx with a body we cannot use (not JSON, no ``value``)."""
 
 
+# --- call control: the sideband WebSocket (control/sideband.py) ---
+
+
+class SidebandError(UpstreamError):
+    """The sideband WebSocket of a live call failed."""
+
+
+class CallNotFound(SidebandError):
+    """The API answered ``404 call_id_not_found`` on (re)connect: the call is over."""
+
+
+class SidebandClosed(SidebandError):
+    """The sideband closed and re-dialling gave up; the call itself may still be live.
+
+    ``close_code`` is the last WebSocket close code seen (``None`` when no socket
+    opened), ``attempts`` how many dials were made.
+    """
+
+    def __init__(
+        self, message: str, *, close_code: int | None = None, attempts: int = 0, **kwargs: Any
+    ) -> None:
+        super().__init__(message, **kwargs)
+        self.close_code = close_code
+        self.attempts = attempts
+
+
+class SendQueueFull(SidebandError):
+    """``Sideband.send_nowait`` found the bounded send queue full (nothing was queued)."""
+
+
 class WebhookVerificationError(RealtimeError, SuspiciousOperation):
     """An inbound webhook failed signature, timestamp or shape checks."""
 
@@ -131,26 +161,55 @@ class PresetNotFound(APIException):
     default_code = "preset_not_found"
 
 
-class RateLimited(APIException):
-    """429 with ``Retry-After`` (DRF's exception handler sets it from ``wait``)."""
+class RateLimited(Throttled):
+    """429 with ``Retry-After``: DRF's ``Throttled``, whose handler sets the header from
+    ``wait`` (rounded up to whole seconds, at least 1)."""
 
-    status_code = status.HTTP_429_TOO_MANY_REQUESTS
-    default_detail = "Too many requests. Try again later."
+    default_detail = "Too many requests."
     default_code = "rate_limited"
+    extra_detail_singular = "Try again in {wait} second."
+    extra_detail_plural = "Try again in {wait} seconds."
 
-    def __init__(self, wait: int) -> None:
-        self.wait = max(1, int(wait))
-        super().__init__(f"Too many requests. Try again in {self.wait} seconds.")
+    def __init__(self, wait: float) -> None:
+        super().__init__(wait=max(1, wait))
 
 
-class UpstreamUnavailable(APIException):
+class UpstreamUnavailable(Throttled):
+    """503: the API is rate limiting this site. ``Retry-After`` (from ``wait``) when known."""
+
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    default_detail = "The voice service is busy. Try again shortly."
+    default_detail = "The voice service is busy."
     default_code = "upstream_unavailable"
+    extra_detail_singular = "Try again in {wait} second."
+    extra_detail_plural = "Try again in {wait} seconds."
 
-    def __init__(self, wait: int | None = None) -> None:
-        self.wait = None if wait is None else max(1, int(wait))
-        super().__init__()
+    def __init__(self, wait: float | None = None) -> None:
+        if wait is None:
+            super().__init__(detail="The voice service is busy. Try again shortly.")
+        else:
+            super().__init__(wait=max(1, wait))
+
+
+class BodyTooLarge(APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The request body is too large."
+    default_code = "too_large"
+
+
+class Unavailable(APIException):
+    """503: a service of this site (the rate-limit cache) is down; we fail closed."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "The service is temporarily unavailable. Try again shortly."
+    default_code = "unavailable"
+
+
+class InternalError(APIException):
+    """500 in our own shape: an unexpected error (logged with its traceback)."""
+
+    status_code = status.HTTP_500_INTERNAL_SERVER_ERROR
+    default_detail = "Internal error."
+    default_code = "error"
 
 
 class UpstreamFailed(APIException):
@@ -169,3 +228,32 @@ class NotConfigured(APIException):
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     default_detail = "The voice service is not configured on this site."
     default_code = "not_configured"
+
+
+class RelayRequired(APIException):
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_detail = "This preset requires relay mode (the server must see the call)."
+    default_code = "relay_required"
+
+
+class CallTaken(APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "This call id is already recorded for another user."
+    default_code = "call_taken"
+
+
+class QuotaExceeded(Throttled):
+    """429 ``quota_exceeded``: a :class:`~django_realtime.models.UsageLimit` is used up.
+
+    ``Retry-After`` (from ``wait``) is when a call of the user's may end, or the next day
+    boundary in the site's time zone.
+    """
+
+    default_detail = "Your voice usage limit is reached."
+    default_code = "quota_exceeded"
+    extra_detail_singular = "Try again in {wait} second."
+    extra_detail_plural = "Try again in {wait} seconds."
+
+    def __init__(self, wait: float, *, dimension: str = "") -> None:
+        super().__init__(wait=max(1, wait))
+        self.dimension = dimension

@@ -1,4 +1,8 @@
-"""Database models: session presets, the append-only audit log, SIP routes and calls."""
+"""Database models: session presets, the append-only audit log, webhook idempotency,
+and (from :mod:`.call_models`) every live call with its events.
+
+SIP routes and calls live in the opt-in app :mod:`django_realtime.sip`.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +15,14 @@ from django.db import models
 from django.db.models import F
 from django.utils.translation import gettext_lazy as _
 
-from . import sessions
+from . import rules
+from .call_models import CallEvent as CallEvent  # re-exported: the documented import path
+from .call_models import PresetLeashFields
+from .call_models import RealtimeCall as RealtimeCall
 from .exceptions import SessionConfigError
+from .usage_models import UsageLimit as UsageLimit  # issue 10: quotas
+from .webhook_models import WebhookEvent as WebhookEvent  # re-exported
+from .webhook_models import WebhookEventStatus as WebhookEventStatus
 
 
 class SessionType(models.TextChoices):
@@ -45,11 +55,7 @@ class TurnDetection(models.TextChoices):
     MANUAL = "none", _("Manual (the client triggers responses)")
 
 
-def _default_allowed_overrides() -> list[str]:
-    return []
-
-
-class SessionPreset(models.Model):
+class SessionPreset(PresetLeashFields, models.Model):
     """A named Realtime session configuration that users may mint secrets for.
 
     Blank fields are left out of the request, so the API's own defaults apply.
@@ -75,7 +81,7 @@ class SessionPreset(models.Model):
         max_length=64,
         blank=True,
         help_text=_("One of %(voices)s, or a custom voice id (voice_...).")
-        % {"voices": ", ".join(sessions.VOICES)},
+        % {"voices": ", ".join(rules.VOICES)},
     )
     output_modalities = models.CharField(
         _("output"), max_length=8, choices=OutputModality.choices, blank=True
@@ -125,6 +131,13 @@ class SessionPreset(models.Model):
         help_text=_("1-4096; blank means unlimited."),
     )
     tools = models.JSONField(_("tools"), default=list, blank=True)
+    # issue 10: names of registered server tools (django_realtime.tools), checked by E020
+    server_tools = models.JSONField(
+        _("server tools"),
+        default=list,
+        blank=True,
+        help_text=_("Registered tools the server answers during the call, as the caller."),
+    )
     tool_choice = models.CharField(
         _("tool choice"),
         max_length=100,
@@ -141,8 +154,8 @@ class SessionPreset(models.Model):
         _("secret lifetime (seconds)"),
         default=60,
         validators=[
-            MinValueValidator(sessions.TTL_MIN),
-            MaxValueValidator(sessions.TTL_MAX),
+            MinValueValidator(rules.TTL_MIN),
+            MaxValueValidator(rules.TTL_MAX),
         ],
         help_text=_(
             "10-7200. A secret can open several sessions until it expires, so short is safer."
@@ -150,10 +163,10 @@ class SessionPreset(models.Model):
     )
     allowed_overrides = models.JSONField(
         _("allowed overrides"),
-        default=_default_allowed_overrides,
+        default=list,
         blank=True,
         help_text=_("Fields a client may override: %(fields)s.")
-        % {"fields": ", ".join(sessions.OVERRIDABLE_FIELDS)},
+        % {"fields": ", ".join(rules.OVERRIDABLE_FIELDS)},
     )
     allowed_groups = models.ManyToManyField(
         "auth.Group",
@@ -192,11 +205,9 @@ class SessionPreset(models.Model):
     def clean(self) -> None:
         super().clean()
         try:
-            sessions.validate_preset(self)
+            rules.validate_preset(self)
         except SessionConfigError as err:
             field = err.field if err.field in {f.name for f in self._meta.fields} else None
-            if field is None and err.field == "allowed_overrides":
-                field = "allowed_overrides"
             raise ValidationError({field: str(err)} if field else str(err)) from err
 
     def is_available_to(self, user: Any) -> bool:
@@ -226,6 +237,7 @@ class AuditAction(models.TextChoices):
     SIP_REJECT = "sip.reject", _("SIP reject")
     SIP_REFER = "sip.refer", _("SIP refer")
     SIP_HANGUP = "sip.hangup", _("SIP hang up")
+    CALL_HANGUP = "call.hangup", _("Call hang up (controller)")
 
 
 class AuditOutcome(models.TextChoices):
@@ -239,13 +251,20 @@ class AuditOutcome(models.TextChoices):
     UPSTREAM_ERROR = "upstream_error", _("Upstream error")
     UPSTREAM_UNAVAILABLE = "upstream_unavailable", _("Upstream unavailable")
     UPSTREAM_TIMEOUT = "upstream_timeout", _("Upstream timeout")
+    UNAVAILABLE = "unavailable", _("Unavailable (rate-limit cache down)")
     ERROR = "error", _("Internal error")
+    PENDING = "pending", _("In flight")  # written before the upstream call
+    ABANDONED = "abandoned", _("Abandoned (the process died mid-call)")
 
 
 class AuditLogEntry(models.Model):
-    """One row per attempt, whatever its outcome. Append-only: never updated.
+    """One row per attempt, whatever its outcome.
 
-    The secret itself is never stored, only its SHA-256 ``secret_fingerprint``.
+    An attempt that calls the upstream API is written ``pending`` before the call
+    and finished (once) after it, so a crash leaves a row; ``realtime_prune`` marks
+    rows still pending past ``PROCESSING_TIMEOUT`` ``abandoned``. Nothing else
+    updates a row. The secret itself is never stored, only its SHA-256
+    ``secret_fingerprint``.
     """
 
     created_at = models.DateTimeField(_("time"), auto_now_add=True, db_index=True)
@@ -294,152 +313,19 @@ class AuditLogEntry(models.Model):
         return f"{self.action} {self.outcome} {self.username or '-'} {self.preset_slug or '-'}"
 
 
-class SipRouteAction(models.TextChoices):
-    ACCEPT = "accept", _("Accept with a preset")
-    REJECT = "reject", _("Reject with a SIP status")
-    REFER = "refer", _("Transfer (SIP REFER)")
+class RefusedTraffic(models.Model):
+    """Anonymous attempts over ``ANONYMOUS_RATE``: one row per client address and
+    minute with a count, instead of one audit row each (a flood cannot fill the disk)."""
 
-
-class SipMatchField(models.TextChoices):
-    TO = "to", _("To")
-    FROM = "from", _("From")
-
-
-class SipMatchType(models.TextChoices):
-    ANY = "any", _("Any call")
-    EXACT = "exact", _("Exact")
-    GLOB = "glob", _("Glob (* and ?)")
-    REGEX = "regex", _("Regular expression")
-
-
-class SipRoute(models.Model):
-    """An admin-managed rule deciding what to do with an incoming SIP call."""
-
-    name = models.CharField(_("name"), max_length=120)
-    priority = models.IntegerField(_("priority"), default=100, help_text=_("Lower runs first."))
-    is_active = models.BooleanField(_("active"), default=True)
-    match_field = models.CharField(
-        _("match on"), max_length=8, choices=SipMatchField.choices, default=SipMatchField.TO
-    )
-    match_type = models.CharField(
-        _("match type"), max_length=8, choices=SipMatchType.choices, default=SipMatchType.EXACT
-    )
-    pattern = models.CharField(
-        _("pattern"),
-        max_length=255,
-        blank=True,
-        help_text=_("A number (+14155550123) or SIP URI, a glob, or a regular expression."),
-    )
-    action = models.CharField(
-        _("action"), max_length=8, choices=SipRouteAction.choices, default=SipRouteAction.ACCEPT
-    )
-    preset = models.ForeignKey(
-        SessionPreset,
-        on_delete=models.PROTECT,
-        null=True,
-        blank=True,
-        related_name="sip_routes",
-        verbose_name=_("preset"),
-    )
-    status_code = models.PositiveSmallIntegerField(
-        _("SIP status"),
-        null=True,
-        blank=True,
-        validators=[MinValueValidator(400), MaxValueValidator(699)],
-        help_text=_("For reject: 486 Busy, 603 Decline, 480 Unavailable..."),
-    )
-    target_uri = models.CharField(
-        _("transfer target"), max_length=255, blank=True, help_text=_("tel:+1... or sip:...")
-    )
-    created_at = models.DateTimeField(_("created"), auto_now_add=True)
-    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+    client_ip = models.CharField(_("client address"), max_length=45, blank=True)
+    minute = models.DateTimeField(_("minute"), db_index=True)
+    count = models.PositiveIntegerField(_("refused attempts"), default=0)
 
     class Meta:
-        ordering = ["priority", "pk"]
-        verbose_name = _("SIP route")
-        verbose_name_plural = _("SIP routes")
+        ordering = ["-minute", "client_ip"]
+        verbose_name = _("refused anonymous traffic")
+        verbose_name_plural = _("refused anonymous traffic")
+        unique_together = [("client_ip", "minute")]
 
     def __str__(self) -> str:
-        return self.name
-
-    def clean(self) -> None:
-        """Refuse routes that could not act: bad regex, transcription preset, bad target."""
-        super().clean()
-        from .sip_routing import route_errors  # sip_routing imports this module
-
-        errors = route_errors(self)
-        if errors:
-            raise ValidationError(errors)
-
-
-class SipCallStatus(models.TextChoices):
-    INCOMING = "incoming", _("Incoming")
-    ACCEPTED = "accepted", _("Accepted")
-    REJECTED = "rejected", _("Rejected")
-    REFERRED = "referred", _("Transferred")
-    ENDED = "ended", _("Ended")
-    FAILED = "failed", _("Failed")
-
-
-class SipCall(models.Model):
-    """One incoming SIP call, as announced by a ``realtime.call.incoming`` webhook."""
-
-    call_id = models.CharField(_("call id"), max_length=128, unique=True)
-    webhook_id = models.CharField(_("webhook id"), max_length=128, unique=True)
-    from_header = models.CharField(_("from"), max_length=512, blank=True)
-    to_header = models.CharField(_("to"), max_length=512, blank=True)
-    sip_headers = models.JSONField(_("SIP headers"), default=list, blank=True)
-    route = models.ForeignKey(
-        SipRoute, on_delete=models.SET_NULL, null=True, blank=True, verbose_name=_("route")
-    )
-    preset = models.ForeignKey(
-        SessionPreset, on_delete=models.SET_NULL, null=True, blank=True, verbose_name=_("preset")
-    )
-    status = models.CharField(
-        _("status"), max_length=16, choices=SipCallStatus.choices, default=SipCallStatus.INCOMING
-    )
-    status_detail = models.CharField(_("detail"), max_length=255, blank=True)
-    created_at = models.DateTimeField(_("received"), auto_now_add=True, db_index=True)
-    updated_at = models.DateTimeField(_("updated"), auto_now=True)
-
-    class Meta:
-        ordering = ["-created_at", "-pk"]
-        verbose_name = _("SIP call")
-        verbose_name_plural = _("SIP calls")
-
-    def __str__(self) -> str:
-        return self.call_id
-
-
-class WebhookEventStatus(models.TextChoices):
-    PROCESSING = "processing", _("Processing")
-    DONE = "done", _("Done")
-    FAILED = "failed", _("Failed (will accept a redelivery)")
-
-
-class WebhookEvent(models.Model):
-    """Idempotency record: one row per ``webhook-id`` ever accepted.
-
-    The unique constraint on ``webhook_id`` is what makes redeliveries and
-    concurrent deliveries safe across processes.
-    """
-
-    webhook_id = models.CharField(_("webhook id"), max_length=128, unique=True)
-    event_type = models.CharField(_("event type"), max_length=100)
-    status = models.CharField(
-        _("status"),
-        max_length=16,
-        choices=WebhookEventStatus.choices,
-        default=WebhookEventStatus.PROCESSING,
-    )
-    attempts = models.PositiveIntegerField(_("attempts"), default=1)
-    received_at = models.DateTimeField(_("received"), auto_now_add=True)
-    updated_at = models.DateTimeField(_("updated"), auto_now=True)
-
-    class Meta:
-        ordering = ["-received_at", "-pk"]
-        verbose_name = _("webhook event")
-        verbose_name_plural = _("webhook events")
-
-    def __str__(self) -> str:
-        return f"{self.event_type} {self.webhook_id}"
+        return f"{self.client_ip or '-'} {self.minute:%Y-%m-%d %H:%M} x{self.count}"

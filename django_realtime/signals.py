@@ -1,10 +1,17 @@
 """Signals a site can connect to. Receivers run in the request; keep them quick.
 
+The telephony signals (``call_incoming``, ``call_accepted``...) are in
+:mod:`django_realtime.sip.signals`.
+
 Every signal is sent with ``sender`` = the view or handler class.
 """
 
 from __future__ import annotations
 
+import inspect
+from typing import Any
+
+from asgiref.sync import sync_to_async
 from django.dispatch import Signal
 
 #: A client secret was minted (or a relayed call created).
@@ -26,21 +33,41 @@ secret_failed = Signal()
 #: answer 500 and leaves the event re-processable.
 webhook_received = Signal()
 
-# The call signals below are sent with ``sender=SipCall``.
+# --- the call controller (sent from the ``realtime_worker`` process) ---------------
+# Sender: ``RealtimeCall``. Receivers run in the worker's database thread: keep them quick.
 
-#: A ``realtime.call.incoming`` created a SipCall (sent once per call, before routing).
-#: kwargs: ``call`` (SipCall), ``event`` (dict).
-call_incoming = Signal()
+#: A controller attached to a call for the first time.
+#: kwargs: ``call`` (RealtimeCall).
+call_started = Signal()
 
-#: A call action succeeded. kwargs: ``call`` (SipCall, already updated), ``audit``
-#: (AuditLogEntry), ``decision`` (sip_routing.RouteDecision, ``None`` for admin actions),
-#: ``user`` (the admin user, ``None`` for webhook-driven actions).
-call_accepted = Signal()
-call_rejected = Signal()
-call_referred = Signal()
-call_hung_up = Signal()
+#: A call ended. kwargs: ``call`` (RealtimeCall, with its final counters and cost),
+#: ``reason`` (an end reason: beacon, peer, max_duration, idle, quota,
+#: config_violation, admin, expired), ``usage`` (dict of the eight counters).
+call_ended = Signal()
 
-#: A call action failed. kwargs: ``call``, ``action`` ("accept", "reject", "refer" or
-#: "hangup"), ``audit``, ``error`` (the exception), ``transient`` (bool: a redelivery or
-#: a retry may succeed), ``decision`` (or ``None``), ``user`` (or ``None``).
-call_action_failed = Signal()
+#: The browser changed a locked session field. kwargs: ``call`` (RealtimeCall),
+#: ``fields`` (list of field names), ``action`` ("revert" or "hangup").
+call_violation = Signal()
+
+#: One finished transcript line of a preset with ``store_transcripts`` (issue 10), sent
+#: after its ``transcript`` event is stored. kwargs: ``call_id`` (the API's call id),
+#: ``role`` ("user" or "assistant"), ``text``, ``item_id`` (the conversation item).
+transcript_line = Signal()
+
+
+async def send_from_async(signal: Signal, sender: Any, **kwargs: Any) -> None:
+    """Send ``signal`` from async code to its sync and ``async def`` receivers alike.
+
+    Django 5.0+ has ``Signal.asend`` (sync receivers in a thread, async ones awaited).
+    Django 4.2 only has ``send``, which calls every receiver as a function: an async
+    receiver just returns its coroutine, never run. So on 4.2 ``send`` runs in a thread
+    (sync receivers may use the ORM) and the coroutines it returns are awaited here.
+    """
+    asend: Any = getattr(signal, "asend", None)  # None on Django 4.2
+    if asend is not None:
+        await asend(sender=sender, **kwargs)
+        return
+    responses: list[tuple[Any, Any]] = await sync_to_async(signal.send)(sender=sender, **kwargs)
+    for _receiver, response in responses:
+        if inspect.isawaitable(response):
+            await response

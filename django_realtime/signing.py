@@ -1,6 +1,7 @@
 """Standard Webhooks signatures, as OpenAI sends them: verify and sign (pure).
 
-The scheme (https://www.standardwebhooks.com/, spec ``standard-webhooks.md``):
+The scheme (https://www.standardwebhooks.com/, specification at
+https://github.com/standard-webhooks/standard-webhooks/blob/main/spec/standard-webhooks.md):
 
 * headers ``webhook-id``, ``webhook-timestamp`` (Unix seconds) and
   ``webhook-signature``, a space-separated list of ``v1,<base64>`` entries (several
@@ -29,7 +30,14 @@ from django.views.decorators.debug import sensitive_variables
 
 from .exceptions import WebhookVerificationError
 
-__all__ = ["HEADER_ID", "HEADER_SIGNATURE", "HEADER_TIMESTAMP", "sign", "verify"]
+__all__ = [
+    "HEADER_ID",
+    "HEADER_SIGNATURE",
+    "HEADER_TIMESTAMP",
+    "is_valid_secret",
+    "sign",
+    "verify",
+]
 
 HEADER_ID = "webhook-id"
 HEADER_TIMESTAMP = "webhook-timestamp"
@@ -69,7 +77,7 @@ def _key(secret: str) -> bytes:
     encoded = secret[len(SECRET_PREFIX) :] if secret.startswith(SECRET_PREFIX) else secret
     encoded = encoded.strip().rstrip("=")
     try:
-        # Padding is optional, as in the reference implementation (``standardwebhooks``).
+        # Padding is optional, as in the Standard Webhooks libraries (``standardwebhooks``).
         key = base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
     except (binascii.Error, ValueError) as err:
         # Never include the secret (nor a slice of it) in the message.
@@ -79,6 +87,20 @@ def _key(secret: str) -> bytes:
     if not key:
         raise WebhookVerificationError("Webhook refused: a configured webhook secret is empty.")
     return key
+
+
+@sensitive_variables("secret")
+def is_valid_secret(secret: object) -> bool:
+    """Whether ``secret`` can verify deliveries: the one rule, used by :func:`verify` and
+    the ``django_realtime.E006`` system check. ``whsec_`` + base64 (padding optional)
+    or bare base64, decoding to at least one byte."""
+    if not isinstance(secret, str):
+        return False
+    try:
+        _key(secret)
+    except WebhookVerificationError:
+        return False
+    return True
 
 
 @sensitive_variables("key")

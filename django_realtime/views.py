@@ -7,66 +7,48 @@ included, and answers errors as ``{"detail": ..., "code": ...}``.
 
 from __future__ import annotations
 
-import json
+import logging
+import re
 from typing import Any
 
+from django.db import DatabaseError
 from django.db.models import QuerySet
 from django.http import HttpResponse, QueryDict
-from django.utils.module_loading import import_string
 from rest_framework import status
-from rest_framework.authentication import BaseAuthentication
-from rest_framework.exceptions import APIException, PermissionDenied, ValidationError
+from rest_framework.exceptions import (
+    APIException,
+    PermissionDenied,
+)
 from rest_framework.generics import ListAPIView
-from rest_framework.parsers import BaseParser
-from rest_framework.permissions import BasePermission
-from rest_framework.request import Request, is_form_media_type
+from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
-from . import minting, signals, throttling
-from .audit import Attempt
+from . import gate, preset_cache, signals, throttling
+from .audit import Attempt, count_refused
+from .base_views import RealtimeAPIView, normalise_exception
+from .bodies import BodyRefused, check_text, declared_length, load_json
+from .client import CallAnswer, ClientSecret
 from .conf import conf
-from .exceptions import InvalidRequest, PresetNotFound
+from .exceptions import (
+    BodyTooLarge,
+    InvalidRequest,
+    PresetNotFound,
+    RateLimited,
+    Unavailable,
+)
 from .models import AuditAction, AuditLogEntry, AuditOutcome, SessionPreset
-from .serializers import MintRequestSerializer, PresetSerializer
+from .serializers import (
+    MintRequestSerializer,
+    PresetSerializer,
+    RawOfferParser,
+    body_too_large,
+)
+
+logger = logging.getLogger(__name__)
 
 CALL_ID_HEADER = "X-Realtime-Call-Id"
-
-
-class RealtimeAPIView(APIView):
-    """Settings-driven auth, our error body shape, and no caching of answers."""
-
-    def get_authenticators(self) -> list[BaseAuthentication]:
-        return [import_string(path)() for path in conf.AUTHENTICATION_CLASSES]
-
-    def get_permissions(self) -> list[BasePermission]:
-        return [import_string(path)() for path in conf.PERMISSION_CLASSES]
-
-    def handle_exception(self, exc: Exception) -> Response:
-        response = super().handle_exception(exc)
-        if isinstance(exc, APIException):
-            code = minting.error_code(exc) if not isinstance(exc, ValidationError) else "invalid"
-            response.data = {"detail": _flatten(exc.detail), "code": code}
-            wait = getattr(exc, "wait", None)
-            if wait:
-                response["Retry-After"] = str(int(wait))
-        return response
-
-    def finalize_response(
-        self, request: Request, response: Response, *args: Any, **kwargs: Any
-    ) -> Response:
-        # Also receives CallView's plain HttpResponse (SDP), which DRF passes through.
-        response = super().finalize_response(request, response, *args, **kwargs)
-        response["Cache-Control"] = "no-store"
-        return response
-
-
-def _flatten(detail: Any) -> str:
-    if isinstance(detail, dict):
-        return "; ".join(f"{k}: {_flatten(v)}" for k, v in detail.items())
-    if isinstance(detail, list):
-        return " ".join(_flatten(v) for v in detail)
-    return str(detail)
+#: A preset slug, the whole string (``SessionPreset.slug`` is a 64-character SlugField).
+SLUG_RE = re.compile(r"[-a-zA-Z0-9_]{1,64}")
 
 
 class PresetListView(RealtimeAPIView, ListAPIView[SessionPreset]):
@@ -91,23 +73,67 @@ class _GateView(RealtimeAPIView):
         self.attempt.user = request.user
 
     def handle_exception(self, exc: Exception) -> Response:
+        exc = normalise_exception(exc)
+        try:
+            refused = self._record_failure(exc)
+        except DatabaseError as err:
+            # Nothing half-written: the row could not be written at all; say so.
+            logger.error("Could not write the audit row: %s", type(err).__name__)
+            refused = Unavailable()
+        return super().handle_exception(refused or exc)
+
+    def _record_failure(self, exc: Exception) -> APIException | None:
+        """Write the failure's audit row (or count it, when anonymous and over budget:
+        then the error to answer instead is returned)."""
         attempt: Attempt | None = getattr(self, "attempt", None)
-        if attempt is not None and not attempt.finished:
-            code = minting.error_code(exc) if isinstance(exc, APIException) else "error"
-            entry = attempt.finish(
-                minting.outcome_for(exc), error_code=code, error_message=_message(exc)
-            )
-            signals.secret_failed.send(
-                sender=type(self),
-                request=self.request,
-                user=getattr(self.request, "user", None),
-                preset=attempt.preset,
-                audit=entry,
-                outcome=entry.outcome,
-                code=code,
-                error=exc,
-            )
-        return super().handle_exception(exc)
+        if attempt is None or attempt.finished:
+            return None
+        if self._is_anonymous():
+            refused = self._anonymous_refusal()
+            if refused is not None:
+                return refused  # counted, no audit row
+        code = gate.error_code(exc) if isinstance(exc, APIException) else "error"
+        entry = gate.finish_failure(attempt, exc)
+        signals.secret_failed.send(
+            sender=type(self),
+            request=self.request,
+            user=getattr(self.request, "_user", None),
+            preset=attempt.preset,
+            audit=entry,
+            outcome=entry.outcome,
+            code=code,
+            error=exc,
+        )
+        return None
+
+    def _is_anonymous(self) -> bool:
+        user = getattr(self.request, "_user", None)  # never re-runs authentication
+        return not getattr(user, "is_authenticated", False)
+
+    def _anonymous_refusal(self) -> APIException | None:
+        """Count an anonymous / failed-auth attempt per address; the error to answer
+        without an audit row when it is over ``ANONYMOUS_RATE`` (or the cache is down)."""
+        django_request = self.request._request
+        try:
+            wait = throttling.anonymous_wait(django_request)
+        except Unavailable as err:
+            count_refused(django_request)
+            return err
+        if wait is None:
+            return None
+        count_refused(django_request)
+        return RateLimited(wait=wait)
+
+    def read_body(self, request: Request) -> Any:
+        """``request.data`` within the budget, text checked (after authentication)."""
+        if body_too_large(request._request.META):
+            raise BodyTooLarge()
+        data = request.data
+        try:
+            check_text(dict(data.lists()) if isinstance(data, QueryDict) else data)
+        except BodyRefused as err:
+            raise InvalidRequest(str(err)) from err
+        return data
 
     def succeed(self, preset: SessionPreset, *, call_id: str = "") -> AuditLogEntry:
         """Write the ``issued`` audit row and send ``secret_issued``."""
@@ -128,11 +154,9 @@ class _GateView(RealtimeAPIView):
         self.attempt.preset_slug = (slug or "")[:64]
         if not slug:
             raise InvalidRequest("No preset given and no DEFAULT_PRESET configured.")
-        preset = (
-            SessionPreset.objects.filter(slug=slug, is_active=True)
-            .prefetch_related("allowed_groups")
-            .first()
-        )
+        if not SLUG_RE.fullmatch(slug):
+            raise InvalidRequest("preset must be a slug (letters, digits, - and _).")
+        preset, self.attempt.usage_limits_exist = preset_cache.preset_and_limits(slug)
         if preset is None:
             raise PresetNotFound(f"No active preset {slug[:64]!r}.")
         self.attempt.set_preset(preset)
@@ -141,26 +165,30 @@ class _GateView(RealtimeAPIView):
         return preset
 
 
-def _message(exc: Exception) -> str:
-    if isinstance(exc, APIException):
-        return _flatten(exc.detail)
-    return type(exc).__name__
-
-
 class ClientSecretView(_GateView):
     """``POST client-secrets/`` ``{preset?, overrides?}`` -> 201 with a short-lived secret."""
 
     action_name = AuditAction.MINT
 
     def post(self, request: Request) -> Response:
-        body = MintRequestSerializer(data=request.data)
+        preset, payload = self.before_upstream(request)
+        return self.after_upstream((preset, payload), gate.call_mint(payload, self.attempt))
+
+    def before_upstream(self, request: Request) -> tuple[SessionPreset, dict[str, Any]]:
+        """Everything up to the upstream call: body, preset, limits, the pending row."""
+        body = MintRequestSerializer(data=self.read_body(request))
         body.is_valid(raise_exception=True)
         preset = self.resolve_preset(body.validated_data.get("preset"))
-        overrides = minting.validated_overrides(preset, body.validated_data.get("overrides"))
+        overrides = gate.validated_overrides(preset, body.validated_data.get("overrides"))
         throttling.check(request._request, preset)
-        minted = minting.mint(preset, overrides, self.attempt)
+        return preset, gate.begin_mint(preset, overrides, self.attempt)
+
+    def after_upstream(
+        self, ready: tuple[SessionPreset, dict[str, Any]], secret: ClientSecret
+    ) -> Response:
+        preset, payload = ready
+        minted = gate.end_mint(preset, payload, secret, self.attempt)
         entry = self.succeed(preset)
-        secret = minted.secret
         return Response(
             {
                 "value": secret.value,
@@ -170,27 +198,10 @@ class ClientSecretView(_GateView):
                 "model": entry.model,
                 "connect_url": conf.CONNECT_URL,
                 "session": secret.session or minted.session_sent,
+                "remaining_minutes": self.attempt.remaining_minutes,  # issue 10
             },
             status=status.HTTP_201_CREATED,
         )
-
-
-class RawOfferParser(BaseParser):
-    """Hands the body through unparsed (capped at ``SDP_MAX_BYTES + 1``), whatever its type.
-
-    DRF's session authentication reads ``request.POST`` for the CSRF check, which
-    runs the parsers: with the default JSON/form parsers an ``application/sdp`` body
-    was refused with 415 before the view ran. Form types parse to an empty
-    ``QueryDict`` (the CSRF check looks for a token there); :func:`_read_offer`
-    refuses every type but ``application/sdp`` with our own 400.
-    """
-
-    media_type = "*/*"
-
-    def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
-        if is_form_media_type(media_type or ""):
-            return QueryDict("")
-        return stream.read(conf.SDP_MAX_BYTES + 1) if stream is not None else b""
 
 
 class CallView(_GateView):
@@ -204,11 +215,21 @@ class CallView(_GateView):
     parser_classes = [RawOfferParser]
 
     def post(self, request: Request) -> HttpResponse:
+        ready = self.before_upstream(request)
+        return self.after_upstream(ready, gate.call_relay(ready[1], ready[2], self.attempt))
+
+    def before_upstream(self, request: Request) -> tuple[SessionPreset, str, dict[str, Any]]:
         preset = self.resolve_preset(request.query_params.get("preset"))
-        overrides = minting.validated_overrides(preset, _query_overrides(request))
+        overrides = gate.validated_overrides(preset, _query_overrides(request))
         sdp = _read_offer(request)
         throttling.check(request._request, preset)
-        relayed = minting.relay(preset, overrides, sdp, self.attempt)
+        return preset, sdp, gate.begin_relay(preset, overrides, self.attempt)
+
+    def after_upstream(
+        self, ready: tuple[SessionPreset, str, dict[str, Any]], answer: CallAnswer
+    ) -> HttpResponse:
+        preset, _sdp, session = ready
+        relayed = gate.end_relay(preset, session, answer, self.attempt)
         call_id = relayed.answer.call_id or ""
         self.succeed(preset, call_id=call_id)
         response = HttpResponse(
@@ -224,9 +245,9 @@ def _query_overrides(request: Request) -> Any:
     if not raw:
         return {}
     try:
-        return json.loads(raw)
-    except ValueError as err:
-        raise InvalidRequest("overrides must be URL-encoded JSON.") from err
+        return load_json(raw)
+    except BodyRefused as err:
+        raise InvalidRequest(f"overrides must be URL-encoded JSON: {err}") from err
 
 
 def _read_offer(request: Request) -> str:
@@ -236,9 +257,9 @@ def _read_offer(request: Request) -> str:
         raise InvalidRequest("Send the SDP offer with Content-Type: application/sdp.")
     limit = conf.SDP_MAX_BYTES
     try:
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        declared = declared_length(request.META) or 0
     except ValueError:
-        declared = 0
+        declared = 0  # read what came; the cap below still holds
     if declared > limit:
         raise InvalidRequest(f"The SDP offer is larger than {limit} bytes.")
     data: Any = request.data  # RawOfferParser: the body's first SDP_MAX_BYTES + 1 bytes
@@ -249,6 +270,8 @@ def _read_offer(request: Request) -> str:
         sdp = raw.decode("utf-8")
     except UnicodeDecodeError as err:
         raise InvalidRequest("The SDP offer is not UTF-8 text.") from err
+    if "\x00" in sdp:
+        raise InvalidRequest("The SDP offer contains a NUL byte.")
     lines = sdp.replace("\r\n", "\n").split("\n")
     if (
         not lines

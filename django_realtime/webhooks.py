@@ -3,22 +3,25 @@
 Order of work for each delivery (``POST realtime/webhooks/openai/``):
 
 1. refuse bodies larger than ``WEBHOOK_MAX_BYTES`` from ``Content-Length`` before
-   reading them (413);
+   reading them (413 ``too_large``);
 2. verify the Standard Webhooks signature over the raw bytes
    (:func:`django_realtime.signing.verify`); any failure is a
-   :class:`~django_realtime.exceptions.WebhookVerificationError`, a
-   ``SuspiciousOperation``, so Django answers 400 and logs on ``django.security``;
+   :class:`~django_realtime.exceptions.WebhookVerificationError`, answered here with
+   our own plain 400 JSON (``webhook_refused``) and logged on ``django.security``,
+   whatever ``DEBUG`` says: Django's technical error page would show the frames;
 3. parse the JSON (a non-JSON body is a 400 too). Nothing has touched the
    database up to here;
 4. claim the ``webhook-id`` in :class:`~django_realtime.models.WebhookEvent`
    (see :func:`claim_event`): a redelivery of a handled event answers 200 and does
    nothing, a concurrent delivery of an event being handled answers 409 so OpenAI
    retries it later;
-5. send :data:`~django_realtime.signals.webhook_received`, run the handler for the
-   event type (``realtime.call.incoming``: :func:`django_realtime.sip.handle_call_incoming`),
-   and record the event ``done`` (200) or, when the handler asks for a retry
-   (a transient upstream failure), ``failed`` (503) so OpenAI's redelivery
-   completes it.
+5. send :data:`~django_realtime.signals.webhook_received`, run the handler
+   registered for the event type (:func:`register_handler`; the opt-in app
+   :mod:`django_realtime.sip` registers ``realtime.call.incoming``), and record
+   the event ``done`` (200) or, when the handler asks for a retry (a transient
+   upstream failure), ``failed`` (503) so OpenAI's redelivery completes it.
+
+Every answer carries ``Cache-Control: no-store``; errors are ``{detail, code}``.
 """
 
 from __future__ import annotations
@@ -32,13 +35,16 @@ from typing import Any
 from django.contrib.auth import decorators as auth_decorators
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http.response import HttpResponseBase
 from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.debug import sensitive_variables
 
 from . import signing
+from .bodies import declared_length
 from .conf import conf
 from .exceptions import WebhookVerificationError
 from .models import WebhookEvent, WebhookEventStatus
@@ -51,19 +57,30 @@ login_not_required: Callable[[Any], Any] = getattr(
 
 __all__ = [
     "EVENT_HANDLERS",
-    "PROCESSING_LEASE",
+    "Handler",
     "HandlerResult",
     "OpenAIWebhookView",
     "claim_event",
     "finish_event",
+    "processing_lease",
+    "register_handler",
+    "verified_body",
 ]
 
-logger = logging.getLogger("django_realtime.webhooks")
+logger = logging.getLogger(__name__)
+#: Django's own logger for a SuspiciousOperation of this class.
+security_logger = logging.getLogger(f"django.security.{WebhookVerificationError.__name__}")
 
-#: How long a ``processing`` claim is honoured. A worker that died mid-event leaves
-#: its row ``processing``; after this long a redelivery may take it over. Far above
-#: the longest upstream call (TIMEOUT x (MAX_RETRIES + 1) plus back-off).
-PROCESSING_LEASE = timedelta(minutes=5)
+
+def processing_lease() -> timedelta:
+    """How long a ``processing`` claim is honoured: ``PROCESSING_TIMEOUT``.
+
+    A worker that died mid-event leaves its row ``processing``; once the longest
+    processing (one upstream call with its retries) is over, a redelivery takes it
+    over. The system check E016 keeps the setting above that.
+    """
+    return timedelta(seconds=conf.PROCESSING_TIMEOUT)
+
 
 MAX_EVENT_TYPE_LENGTH = 100  # WebhookEvent.event_type
 
@@ -75,20 +92,18 @@ class HandlerResult:
     RETRY = "retry"  #: transient failure: 503, the event stays re-processable
 
 
-#: ``event type -> handler(event, webhook_id) -> HandlerResult value``. Handlers for
-#: unknown types are not needed: such events are recorded and answered 200.
+#: ``handler(event, webhook_id) -> HandlerResult value``.
 Handler = Callable[[dict[str, Any], str], str]
 
-
-def _handle_call_incoming(event: dict[str, Any], webhook_id: str) -> str:
-    from .sip import handle_call_incoming  # deferred: sip pulls in the client and routing
-
-    return handle_call_incoming(event, webhook_id)
+#: ``event type -> handler``, filled by :func:`register_handler` (from apps' ``ready()``).
+#: An event type without a handler is recorded, signalled and answered 200.
+EVENT_HANDLERS: dict[str, Handler] = {}
 
 
-EVENT_HANDLERS: dict[str, Handler] = {
-    "realtime.call.incoming": _handle_call_incoming,
-}
+def register_handler(event_type: str, handler: Handler) -> None:
+    """Run ``handler`` for every verified ``event_type`` delivery (one handler per type;
+    registering again replaces it, so a re-run ``ready()`` is harmless)."""
+    EVENT_HANDLERS[event_type] = handler
 
 
 # --- idempotency -------------------------------------------------------------------
@@ -102,7 +117,7 @@ def claim_event(webhook_id: str, event_type: str) -> bool:
     * the first delivery inserts the row (``processing``); the unique constraint on
       ``webhook_id`` makes every concurrent insert but one fail;
     * a later delivery may take the row over only with one conditional ``UPDATE``
-      (``failed``, or ``processing`` past :data:`PROCESSING_LEASE`, to ``processing``):
+      (``failed``, or ``processing`` past :func:`processing_lease`, to ``processing``):
       the database applies it to one of the racing deliveries, the others see 0 rows.
     """
     try:
@@ -117,7 +132,7 @@ def claim_event(webhook_id: str, event_type: str) -> bool:
         pass
     now = timezone.now()
     retryable = Q(status=WebhookEventStatus.FAILED) | Q(
-        status=WebhookEventStatus.PROCESSING, updated_at__lt=now - PROCESSING_LEASE
+        status=WebhookEventStatus.PROCESSING, updated_at__lt=now - processing_lease()
     )
     # update() skips auto_now, hence the explicit updated_at (it restarts the lease).
     taken = WebhookEvent.objects.filter(retryable, webhook_id=webhook_id).update(
@@ -148,7 +163,7 @@ def _event_state(webhook_id: str) -> str | None:
 # with ATOMIC_REQUESTS would otherwise wrap all of it in one transaction.
 @method_decorator(transaction.non_atomic_requests, name="dispatch")
 class OpenAIWebhookView(View):
-    """Receives OpenAI project webhooks (``realtime.call.incoming`` and any other type).
+    """Receives OpenAI project webhooks of every type; see :func:`register_handler`.
 
     Class attributes can be overridden with ``as_view(...)``, e.g. to serve two
     OpenAI projects from two URLs: ``OpenAIWebhookView.as_view(secrets=[...])``.
@@ -163,23 +178,31 @@ class OpenAIWebhookView(View):
     #: Largest body accepted; default ``WEBHOOK_MAX_BYTES``.
     max_bytes: int | None = None
 
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        response: HttpResponseBase
+        try:
+            response = super().dispatch(request, *args, **kwargs)
+        except WebhookVerificationError as err:
+            # Our own answer: Django's would be the technical page under DEBUG.
+            security_logger.error("%s", err)
+            response = refusal(400, "webhook_refused", str(err))
+        except Exception:
+            logger.exception("Webhook processing failed.")
+            response = refusal(500, "error", "Internal error.")
+        response["Cache-Control"] = "no-store"
+        return response
+
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         max_bytes = self.max_bytes if self.max_bytes is not None else conf.WEBHOOK_MAX_BYTES
         if _declared_length(request) > max_bytes:
             # Refused unread: the declared size is enough to know.
             logger.warning("Webhook refused: body larger than %s bytes.", max_bytes)
-            return HttpResponse(status=413)
+            return refusal(413, "too_large", f"The body is larger than {max_bytes} bytes.")
         body = request.body
         if len(body) > max_bytes:  # chunked bodies declare no length
             logger.warning("Webhook refused: body larger than %s bytes.", max_bytes)
-            return HttpResponse(status=413)
-        signing.verify(
-            body,
-            request.headers,
-            # Passed straight through so no local variable of this frame holds a secret.
-            self.secrets if self.secrets is not None else conf.WEBHOOK_SECRETS,
-            tolerance=self.tolerance if self.tolerance is not None else conf.WEBHOOK_TOLERANCE,
-        )
+            return refusal(413, "too_large", f"The body is larger than {max_bytes} bytes.")
+        verified_body(body, request.headers, self.secrets, self.tolerance)
         event = _parse_event(body)
         webhook_id = request.headers[signing.HEADER_ID]
         return self.handle_event(event, webhook_id)
@@ -197,7 +220,7 @@ class OpenAIWebhookView(View):
             logger.info(
                 "Webhook %s (%s) is being handled by another delivery.", webhook_id, event_type
             )
-            return HttpResponse(status=409)
+            return refusal(409, "webhook_in_progress", "This event is being handled; retry later.")
         result = HandlerResult.DONE
         try:
             webhook_received.send(
@@ -212,14 +235,35 @@ class OpenAIWebhookView(View):
             raise
         if result == HandlerResult.RETRY:
             finish_event(webhook_id, WebhookEventStatus.FAILED)
-            return HttpResponse(status=503, headers={"Retry-After": "5"})
+            response = refusal(503, "webhook_retry", "Handling failed for now; deliver it again.")
+            response["Retry-After"] = "5"
+            return response
         finish_event(webhook_id, WebhookEventStatus.DONE)
         return HttpResponse(status=200)
 
 
+def refusal(status: int, code: str, detail: str) -> HttpResponse:
+    """A plain ``{detail, code}`` JSON answer (never a page, never a frame)."""
+    return JsonResponse({"detail": detail, "code": code}, status=status)
+
+
+@sensitive_variables()
+def verified_body(
+    body: bytes, headers: Any, secrets: list[str] | None, tolerance: int | None
+) -> None:
+    """Verify ``body`` with the view's secrets or ``WEBHOOK_SECRETS`` (every local of
+    this frame is hidden from error reports: it holds the secrets)."""
+    signing.verify(
+        body,
+        headers,
+        secrets if secrets is not None else conf.WEBHOOK_SECRETS,
+        tolerance=tolerance if tolerance is not None else conf.WEBHOOK_TOLERANCE,
+    )
+
+
 def _declared_length(request: HttpRequest) -> int:
     try:
-        return int(request.META.get("CONTENT_LENGTH") or 0)
+        return declared_length(request.META) or 0
     except ValueError as err:
         raise WebhookVerificationError("Webhook refused: malformed Content-Length.") from err
 

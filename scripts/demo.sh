@@ -8,9 +8,15 @@ state="$root/.demo"
 mkdir -p "$state"
 export DEMO_DB="$state/db.sqlite3"
 cd "$root/example_project"
+# The demo runs on 127.0.0.1 only, with Django's debug pages and static serving.
+export DJANGO_DEBUG="${DJANGO_DEBUG:-1}"
 
 fake_pid=""
-cleanup() { [ -n "$fake_pid" ] && kill "$fake_pid" 2>/dev/null || true; }
+worker_pid=""
+cleanup() {
+  [ -n "$worker_pid" ] && kill -TERM "$worker_pid" 2>/dev/null || true
+  [ -n "$fake_pid" ] && kill "$fake_pid" 2>/dev/null || true
+}
 trap cleanup EXIT INT TERM
 
 if [ -z "${OPENAI_API_KEY:-}" ]; then
@@ -40,5 +46,9 @@ fi
 
 "$py" manage.py migrate --noinput -v 0
 "$py" manage.py seed_demo
+# The call controller: follows every call (duration, tokens, cost, end reason in the
+# admin's Calls list while you talk).
+"$py" manage.py realtime_worker --name demo-worker &
+worker_pid=$!
 echo "Open http://127.0.0.1:8000/ (admin: http://127.0.0.1:8000/admin/)"
 "$py" manage.py runserver 127.0.0.1:8000 --noreload

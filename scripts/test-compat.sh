@@ -9,7 +9,8 @@ pyenv_root=$(pyenv root 2>/dev/null || echo "$HOME/.pyenv")
 # Runtime and test dependencies only (no linters or stubs, whose pins follow Django 5.2),
 # unpinned: each leg takes the newest release its Python supports (aiortc 1.16 needs 3.11).
 deps=(djangorestframework django-ratelimit httpx sniffio uvicorn aiortc pytest pytest-django
-      jsonschema standardwebhooks "psycopg[binary]" redis build "setuptools>=77" wheel)
+      jsonschema standardwebhooks "psycopg[binary]" redis build "setuptools>=77" wheel
+      websockets openapi-spec-validator hypothesis schemathesis time-machine pytest-randomly)
 status=0
 for leg in "3.10:django>=4.2,<5.0" "3.12:django>=6.0,<6.2"; do
   version=${leg%%:*}

@@ -14,7 +14,10 @@
 from __future__ import annotations
 
 import contextlib
+import datetime
 import functools
+import gc
+import inspect
 import itertools
 import json
 import logging
@@ -28,6 +31,7 @@ from unittest import mock
 
 import httpx
 import pytest
+import time_machine
 from django.contrib.auth.models import Group, User
 from django.core.cache import cache
 from jsonschema import Draft202012Validator
@@ -37,6 +41,7 @@ from rest_framework.test import APIClient
 from django_realtime import client as upstream_client
 from django_realtime import signals
 from django_realtime.models import SessionPreset
+from django_realtime.testing import FakeRealtimeAPI, MintedSecret
 from tests import settings as test_settings
 
 pytest_plugins = ["django_realtime.testing.pytest_plugin"]
@@ -104,6 +109,20 @@ def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     return recorded
 
 
+#: Where ``frozen_clock`` stops the wall clock (any instant works: it does not move).
+FROZEN_AT = datetime.datetime(2026, 3, 2, 9, 0, 30, tzinfo=datetime.timezone.utc)
+
+
+@pytest.fixture
+def frozen_clock() -> Iterator[time_machine.Coordinates]:
+    """Wall-clock time (``time.time``, ``datetime.now``) stands still until the test
+    moves it with ``frozen_clock.shift(seconds)``; monotonic clocks, and so timeouts,
+    run on. django-ratelimit's fixed window follows ``time.time()``, so a rate-limit
+    test cannot straddle a window boundary by chance."""
+    with time_machine.travel(FROZEN_AT, tick=False) as coordinates:
+        yield coordinates
+
+
 class _Capture(logging.Handler):
     def __init__(self) -> None:
         super().__init__(level=logging.DEBUG)
@@ -137,7 +156,8 @@ def log_records(request: pytest.FixtureRequest) -> Iterator[list[logging.LogReco
     finally:
         root.removeHandler(handler)
         root.setLevel(old_level)
-    leaks = find_leaks(handler.records, [API_KEY, *MINTED, *_fake_minted(request)])
+    minted = [*request.node.stash.get(_FAKE_MINTED, []), *_fake_minted(request.node)]
+    leaks = find_leaks(handler.records, [API_KEY, *MINTED, *minted])
     assert not leaks, f"secrets leaked into log records: {leaks}"
 
 
@@ -150,16 +170,45 @@ def find_leaks(records: list[logging.LogRecord], secrets: list[str]) -> list[str
     ]
 
 
-def _fake_minted(request: pytest.FixtureRequest) -> list[str]:
-    """``ek_`` values the fake Realtime API minted, when the test used it."""
-    fake = request.node.funcargs.get("realtime_fake") if hasattr(request.node, "funcargs") else None
-    if fake is None:
-        return []
-    state = getattr(fake, "state", fake)
-    values = getattr(state, "secrets", None) or getattr(state, "minted", None) or {}
-    if isinstance(values, dict):
-        return [str(k) for k in values]
-    return [str(getattr(v, "value", v)) for v in values]
+#: What the fakes had minted when the test body ended (``realtime_server`` forgets its
+#: secrets at teardown, before the leak guard looks).
+_FAKE_MINTED = pytest.StashKey[list[str]]()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    try:
+        return (yield)
+    finally:
+        item.stash[_FAKE_MINTED] = _fake_minted(item)
+        if inspect.iscoroutinefunction(getattr(item, "obj", None)):
+            # Whatever the test's event loop left unclosed is collected now, so its
+            # ResourceWarning names this test instead of surfacing inside a later one
+            # (inside ``compile()`` it even turns into a SystemError).
+            gc.collect()
+
+
+def _fake_minted(node: Any) -> list[str]:
+    """``ek_`` values the fake Realtime API minted, when the test (``node``) used it.
+
+    Reads the fake's documented state (``secrets``: value -> :class:`MintedSecret`);
+    when that shape changes this raises instead of quietly checking nothing."""
+    funcargs: dict[str, Any] = getattr(node, "funcargs", {})
+    fakes: list[FakeRealtimeAPI] = []
+    if "realtime_fake" in funcargs:
+        fakes.append(funcargs["realtime_fake"])
+    if "realtime_server" in funcargs:
+        fakes.append(funcargs["realtime_server"].fake)
+    values: list[str] = []
+    for fake in fakes:
+        minted = fake.secrets
+        if not isinstance(minted, dict):
+            raise TypeError(f"FakeRealtimeAPI.secrets changed shape: {type(minted)!r}")
+        for value, secret in minted.items():
+            if not (isinstance(secret, MintedSecret) and secret.value == value):
+                raise TypeError(f"FakeRealtimeAPI.secrets changed shape: {secret!r}")
+            values.append(value)
+    return values
 
 
 def assert_no_secrets(text: str | bytes) -> None:

@@ -28,7 +28,7 @@ from tests import settings as test_settings
 SECRET: str = test_settings.DJANGO_REALTIME["WEBHOOK_SECRETS"][0]
 #: A second, valid secret for rotation tests (not the configured one).
 OTHER_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-SCHEMAS_PATH = Path(__file__).parent / "data" / "openapi_schemas_sip.json"
+SCHEMAS_PATH = Path(__file__).parent / "data" / "openapi_realtime_schemas.json"
 
 _ids = itertools.count(1)
 

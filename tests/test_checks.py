@@ -14,6 +14,7 @@ from django.core.management.base import SystemCheckError
 
 from django_realtime import checks
 from django_realtime.models import SessionPreset
+from django_realtime.sip import checks as sip_checks
 from tests import settings as test_settings
 
 GOOD: dict[str, Any] = dict(test_settings.DJANGO_REALTIME)
@@ -23,7 +24,7 @@ def ids(config: Any) -> list[str]:
     from django.test import override_settings
 
     with override_settings(DJANGO_REALTIME=config):
-        return [m.id for m in checks.check_settings()]
+        return [m.id for m in [*checks.check_settings(), *sip_checks.check_sip_settings()]]
 
 
 def test_the_test_settings_are_clean() -> None:
@@ -164,8 +165,9 @@ def test_call_command_check_passes_with_good_settings(settings: Any) -> None:
 
 
 def test_check_ids_are_unique_and_documented() -> None:
-    source = Path(checks.__file__).read_text()
-    used = re.findall(r'id=f"\{ID\}([EW]\d{3})"', source)
+    used = []
+    for module in (checks, sip_checks):
+        used += re.findall(r'id=f"\{ID\}([EW]\d{3})"', Path(module.__file__ or "").read_text())
     # one id per kind of problem: only "wrong type" is raised from two places
     assert {i for i, n in Counter(used).items() if n > 1} == {"E002"}
     documented = set(re.findall(r"\b([EW]\d{3})\b", checks.__doc__ or ""))

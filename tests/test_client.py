@@ -311,7 +311,7 @@ def test_backoff_jitter_extremes(
     rand: float,
     expected: list[float],
 ) -> None:
-    monkeypatch.setattr(client.random, "random", lambda: rand)
+    monkeypatch.setattr(client.retry.random, "random", lambda: rand)
     upstream.respond(500, times=2)
     client.create_client_secret(PAYLOAD)
     assert sleeps == expected
@@ -400,7 +400,7 @@ def test_refused_key_logs_an_error_without_the_key(
     assert API_KEY not in str(info.value)
     errors = [r for r in log_records if r.levelno == logging.ERROR]
     assert len(errors) == 1
-    assert errors[0].name == "django_realtime.client"
+    assert errors[0].name == "django_realtime.client.responses"
     assert "refused this site's API key" in errors[0].getMessage()
     assert "req_auth" in errors[0].getMessage()
 

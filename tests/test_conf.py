@@ -116,6 +116,7 @@ def test_the_client_reads_api_base_and_key_per_request(upstream: Upstream, setti
     assert second.headers["authorization"] == "Bearer sk-rotated"
 
 
+@pytest.mark.usefixtures("frozen_clock")
 def test_the_mint_view_reads_rate_per_request(
     api_client: Any, preset: Any, upstream: Upstream, settings: Any
 ) -> None:

@@ -39,8 +39,23 @@ def test_example_project_checks_migrates_and_seeds(tmp_path):
         tmp_path,
         "shell",
         "-c",
-        "from django_realtime.models import SessionPreset, SipRoute;"
+        "from django_realtime.models import SessionPreset;"
+        "from django_realtime.sip.models import SipRoute;"
         "print(sorted(SessionPreset.objects.values_list('slug', 'session_type')),"
         " SipRoute.objects.count())",
     ).stdout
     assert "[('assistant', 'realtime'), ('dictation', 'transcription')] 1" in counts
+    # issue 10: the demo tool on the voice preset, a usage limit, stored transcripts; the
+    # database check (E020) finds every server tool registered.
+    seeded = _manage(
+        tmp_path,
+        "shell",
+        "-c",
+        "from django_realtime.models import SessionPreset, UsageLimit;"
+        "from django_realtime.tools import registry;"
+        "p = SessionPreset.objects.get(slug='assistant');"
+        "print(p.server_tools, p.store_transcripts, UsageLimit.objects.count(),"
+        " 'time_in_city' in registry)",
+    ).stdout
+    assert "['time_in_city'] True 1 True" in seeded
+    _manage(tmp_path, "check", "--database", "default", "--fail-level", "ERROR")

@@ -30,7 +30,16 @@ from tests.conftest import (
 )
 
 URL = "/realtime/client-secrets/"
-RESPONSE_KEYS = {"value", "expires_at", "preset", "session_type", "model", "connect_url", "session"}
+RESPONSE_KEYS = {
+    "value",
+    "expires_at",
+    "preset",
+    "session_type",
+    "model",
+    "connect_url",
+    "session",
+    "remaining_minutes",  # issue 10
+}
 
 pytestmark = pytest.mark.django_db
 
@@ -518,6 +527,7 @@ def test_get_is_not_allowed(api_client: CheckedAPIClient, preset: SessionPreset)
 # --- rate limiting ---------------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("frozen_clock")
 def test_global_rate_limit(
     api_client: CheckedAPIClient,
     preset: SessionPreset,
@@ -537,6 +547,7 @@ def test_global_rate_limit(
     assert failed.call_args.kwargs["outcome"] == "rate_limited"
 
 
+@pytest.mark.usefixtures("frozen_clock")
 def test_preset_rate_overrides_the_global_rate(
     api_client: CheckedAPIClient,
     make_preset: Callable[..., SessionPreset],
@@ -555,6 +566,7 @@ def test_preset_rate_overrides_the_global_rate(
     assert upstream.calls == 4
 
 
+@pytest.mark.usefixtures("frozen_clock")
 def test_presets_on_the_global_rate_share_one_budget(
     api_client: CheckedAPIClient,
     make_preset: Callable[..., SessionPreset],
@@ -568,6 +580,7 @@ def test_presets_on_the_global_rate_share_one_budget(
     assert_error(mint(api_client, {"preset": "two"}), 429, "rate_limited")
 
 
+@pytest.mark.usefixtures("frozen_clock")
 def test_rate_limit_is_per_user(
     api_client: CheckedAPIClient,
     client_for: Callable[[User | None], CheckedAPIClient],
@@ -630,7 +643,16 @@ def test_fake_refuses_a_key_it_does_not_know(
     assert only_audit_row().upstream_status == 401
 
 
-@pytest.mark.parametrize(("retry_after", "expected"), [(7, "7"), (None, "10")])
+@pytest.mark.parametrize(
+    ("retry_after", "expected", "sleep_bounds"),
+    [
+        # The server's Retry-After is honoured as is.
+        (7, "7", [(7.0, 7.0), (7.0, 7.0)]),
+        # Without one: exponential backoff from 0.5 s, minus up to 25 % jitter.
+        (None, "10", [(0.375, 0.5), (0.75, 1.0)]),
+    ],
+    ids=["retry-after", "backoff"],
+)
 def test_upstream_rate_limit_is_503_with_retry_after(
     api_client: CheckedAPIClient,
     preset: SessionPreset,
@@ -638,14 +660,16 @@ def test_upstream_rate_limit_is_503_with_retry_after(
     sleeps: list[float],
     retry_after: int | None,
     expected: str,
+    sleep_bounds: list[tuple[float, float]],
 ) -> None:
     realtime_fake.rate_limit_next("/realtime/client_secrets", retry_after=retry_after, times=3)
     response = mint(api_client, {"preset": "assistant"})
     assert_error(response, 503, "upstream_unavailable")
     assert response["Retry-After"] == expected
     assert len(realtime_fake.requests_to("/realtime/client_secrets")) == 3
-    if retry_after:
-        assert sleeps == [7.0, 7.0]
+    assert len(sleeps) == len(sleep_bounds), sleeps
+    for slept, (low, high) in zip(sleeps, sleep_bounds, strict=True):
+        assert low <= slept <= high, sleeps
     row = only_audit_row()
     assert (row.outcome, row.upstream_status, row.error_code) == (
         "upstream_unavailable",

@@ -46,8 +46,31 @@ def test_wheel_contents(wheel):
         "django_realtime/management/commands/realtime_mint.py",
         "django_realtime/management/commands/realtime_prune_audit.py",
         "django_realtime/testing/__init__.py",
+        "django_realtime/management/commands/realtime_prune.py",
+        "django_realtime/locale/fr/LC_MESSAGES/django.mo",
+        "django_realtime/locale/fr/LC_MESSAGES/django.po",
+        "django_realtime/templatetags/django_realtime.py",
+        "django_realtime/templatetags/realtime.py",
+        "django_realtime/openapi.json",
+        "django_realtime/sip/__init__.py",
+        "django_realtime/sip/apps.py",
+        "django_realtime/sip/migrations/0001_initial.py",
+        "django_realtime/sip/templates/admin/realtime_sip/siproute/change_list.html",
+        "django_realtime/control/__init__.py",
+        "django_realtime/control/sideband/__init__.py",
+        "django_realtime/control/sideband/connector.py",
+        "django_realtime/tools/__init__.py",
+        "django_realtime/client/__init__.py",
+        "django_realtime/admin/__init__.py",
     }
-    assert expected <= wheel
+    assert expected <= wheel, sorted(expected - wheel)
+    # Every file of the package in the checkout ships, whatever its kind.
+    shipped = {
+        path.relative_to(ROOT).as_posix()
+        for path in (ROOT / "django_realtime").rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc"
+    }
+    assert shipped <= wheel, sorted(shipped - wheel)
     assert not [name for name in wheel if name.startswith(("tests/", "example_project/"))]
     assert not [name for name in wheel if name.endswith((".pyc", ".sqlite3"))]
 

@@ -43,6 +43,8 @@ def test_listing_shape_and_no_private_fields(
             "description": "Front desk",
             "session_type": "realtime",
             "allowed_overrides": ["voice"],
+            "modes": ["ephemeral", "relay"],
+            "remaining_minutes": None,  # issue 10: no minute limit
         }
     ]
     assert b"SECRET SYSTEM PROMPT" not in response.content
@@ -125,3 +127,58 @@ def test_permission_classes_come_from_settings(
     response = anon_client.get(URL)
     assert response.status_code == 200
     assert response.json() == []
+
+
+def test_a_preset_that_requires_the_controller_allows_relay_only(
+    api_client: CheckedAPIClient, make_preset: Callable[..., SessionPreset]
+) -> None:
+    make_preset("leashed", require_control=True)
+    [listed] = api_client.get(URL).json()
+    assert listed["modes"] == ["relay"]
+
+
+def test_remaining_minutes_under_a_limit(
+    api_client: CheckedAPIClient, make_preset: Callable[..., SessionPreset], user: User
+) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from django_realtime.models import RealtimeCall, UsageLimit
+
+    preset = make_preset("voice")
+    UsageLimit.objects.create(preset=preset, minutes_per_day=10)
+    now = timezone.now()
+    RealtimeCall.objects.create(
+        call_id="rtc_used",
+        origin="relay",
+        user=user,
+        preset=preset,
+        status="ended",
+        attached_at=now - timedelta(minutes=4),
+        ended_at=now,
+    )
+    [answer] = api_client.get(URL).json()
+    assert answer["remaining_minutes"] == 6.0
+
+
+def test_the_widget_shows_the_remaining_minutes(
+    make_preset: Callable[..., SessionPreset], user: User
+) -> None:
+    from django.template import Context, Template
+    from django.test import RequestFactory
+
+    from django_realtime.models import UsageLimit
+
+    make_preset("voice")
+    request = RequestFactory().get("/")
+    request.user = user
+    page = Template("{% load django_realtime %}{% realtime_widget 'voice' %}")
+    assert "data-realtime-quota" not in page.render(Context({"request": request}))
+    UsageLimit.objects.create(minutes_per_day=10)
+    html = page.render(Context({"request": request}))
+    assert (
+        '<p class="realtime-widget__quota" data-realtime-quota data-minutes="10.0"'
+        ' data-label-one="{n} minute left today" data-label-other="{n} minutes left today">'
+        "10 minutes left today</p>"
+    ) in html

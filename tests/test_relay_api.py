@@ -10,9 +10,10 @@ from urllib.parse import quote
 
 import httpx
 import pytest
+import time_machine
 from django.contrib.auth.models import Group, User
 
-from django_realtime import sessions
+from django_realtime import payloads
 from django_realtime.models import SessionPreset
 from django_realtime.testing import FakeRealtimeAPI
 from tests.api_helpers import assert_error, only_audit_row
@@ -80,7 +81,7 @@ def test_relay_happy_path(
             },
         },
     }
-    assert sent.parts["session"] == sessions.build_session(preset)
+    assert sent.parts["session"] == payloads.build_session(preset)
     assert API_KEY not in json.dumps(sent.headers)  # the fake's log keeps only a prefix
 
     row = only_audit_row()
@@ -258,13 +259,21 @@ def test_relay_is_rate_limited_before_the_upstream(
     api_client: CheckedAPIClient,
     make_preset: Callable[..., SessionPreset],
     upstream: Upstream,
+    frozen_clock: time_machine.Coordinates,
 ) -> None:
     make_preset("assistant", rate="1/m")
     assert offer(api_client).status_code == 201
     response = offer(api_client)
     assert_error(response, 429, "rate_limited")
-    assert int(response["Retry-After"]) >= 1
+    wait = int(response["Retry-After"])
+    assert 1 <= wait <= 60
     assert upstream.calls == 1
+    # Retry-After is the truth: a second early is still refused, then the budget is back.
+    frozen_clock.shift(wait - 1)
+    assert_error(offer(api_client), 429, "rate_limited")
+    frozen_clock.shift(1)
+    assert offer(api_client).status_code == 201
+    assert upstream.calls == 2
 
 
 # --- upstream failures ---------------------------------------------------------------------

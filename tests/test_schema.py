@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from django_realtime import sessions
+from django_realtime import overrides as override_rules
+from django_realtime import payloads
 from django_realtime.models import SessionPreset
 from tests.conftest import OFFER_SDP, assert_valid_request, schema_errors
 
@@ -100,7 +101,7 @@ PRESETS = {
 def test_built_requests_are_valid(name: str) -> None:
     preset = PRESETS[name]
     preset.clean()  # a preset clean() accepts must build a request the schema accepts
-    assert_valid_request(sessions.build_client_secret_request(preset))
+    assert_valid_request(payloads.build_client_secret_request(preset))
 
 
 @pytest.mark.parametrize(
@@ -133,19 +134,19 @@ def test_built_requests_are_valid(name: str) -> None:
 def test_requests_with_overrides_are_valid(name: str, overrides: dict[str, Any]) -> None:
     preset = PRESETS[name]
     preset.allowed_overrides = list(overrides)
-    clean = sessions.validate_overrides(preset, overrides)
-    assert_valid_request(sessions.build_client_secret_request(preset, clean))
+    clean = override_rules.validate_overrides(preset, overrides)
+    assert_valid_request(payloads.build_client_secret_request(preset, clean))
 
 
 @pytest.mark.parametrize("name", [n for n in PRESETS if n.startswith("realtime")])
 def test_relayed_call_requests_are_valid(name: str) -> None:
-    body = {"sdp": OFFER_SDP, "session": sessions.build_session(PRESETS[name])}
+    body = {"sdp": OFFER_SDP, "session": payloads.build_session(PRESETS[name])}
     assert schema_errors(body, "RealtimeCallCreateRequest") == []
 
 
 @pytest.mark.parametrize("name", [n for n in PRESETS if n.startswith("realtime")])
 def test_sip_accept_sessions_are_valid(name: str) -> None:
-    session = sessions.build_sip_accept_session(PRESETS[name])
+    session = payloads.build_sip_accept_session(PRESETS[name])
     assert schema_errors(session, "RealtimeSessionCreateRequestGA") == []
 
 

@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from django_realtime import sessions
+from django_realtime import overrides as override_rules
+from django_realtime import payloads, rules
 from django_realtime.exceptions import SessionConfigError
 from django_realtime.models import SessionPreset
 from tests.presets import realtime, transcription
@@ -15,7 +16,7 @@ from tests.presets import realtime, transcription
 
 
 def test_minimal_realtime_request_leaves_unset_fields_out() -> None:
-    assert sessions.build_client_secret_request(realtime()) == {
+    assert payloads.build_client_secret_request(realtime()) == {
         "expires_after": {"anchor": "created_at", "seconds": 60},
         "session": {"type": "realtime", "model": "gpt-realtime"},
     }
@@ -52,7 +53,7 @@ def test_full_realtime_request() -> None:
         ttl_seconds=120,
         extra_session={"tracing": "auto", "audio": {"output": {"speed": 1.1}}},
     )
-    assert sessions.build_client_secret_request(preset) == {
+    assert payloads.build_client_secret_request(preset) == {
         "expires_after": {"anchor": "created_at", "seconds": 120},
         "session": {
             "type": "realtime",
@@ -100,7 +101,7 @@ def test_transcription_request_has_no_top_level_model() -> None:
         turn_detection_options={"eagerness": "low"},
         ttl_seconds=30,
     )
-    body = sessions.build_client_secret_request(preset)
+    body = payloads.build_client_secret_request(preset)
     assert body == {
         "expires_after": {"anchor": "created_at", "seconds": 30},
         "session": {
@@ -126,33 +127,33 @@ def test_transcription_request_has_no_top_level_model() -> None:
     ],
 )
 def test_manual_turns_send_an_explicit_null(preset: SessionPreset) -> None:
-    session = sessions.build_session(preset)
+    session = payloads.build_session(preset)
     assert "turn_detection" in session["audio"]["input"]
     assert session["audio"]["input"]["turn_detection"] is None
 
 
 def test_default_turn_detection_is_left_out() -> None:
-    assert "audio" not in sessions.build_session(realtime(turn_detection=""))
+    assert "audio" not in payloads.build_session(realtime(turn_detection=""))
 
 
 def test_custom_voice_is_sent_as_an_id_object() -> None:
-    session = sessions.build_session(realtime(voice="voice_abc123"))
+    session = payloads.build_session(realtime(voice="voice_abc123"))
     assert session["audio"] == {"output": {"voice": {"id": "voice_abc123"}}}
 
 
 @pytest.mark.parametrize("choice", ["auto", "none", "required"])
 def test_tool_choice_keywords_are_strings(choice: str) -> None:
-    assert sessions.build_session(realtime(tool_choice=choice))["tool_choice"] == choice
+    assert payloads.build_session(realtime(tool_choice=choice))["tool_choice"] == choice
 
 
 def test_max_output_tokens_inf_is_kept() -> None:
     preset = realtime(allowed_overrides=["max_output_tokens"])
-    overrides = sessions.validate_overrides(preset, {"max_output_tokens": "inf"})
-    assert sessions.build_session(preset, overrides)["max_output_tokens"] == "inf"
+    overrides = override_rules.validate_overrides(preset, {"max_output_tokens": "inf"})
+    assert payloads.build_session(preset, overrides)["max_output_tokens"] == "inf"
 
 
 def test_never_a_ttl_field_or_top_level_model() -> None:
-    body = sessions.build_client_secret_request(realtime(ttl_seconds=7200))
+    body = payloads.build_client_secret_request(realtime(ttl_seconds=7200))
     assert set(body) == {"expires_after", "session"}
     assert set(body["expires_after"]) == {"anchor", "seconds"}
 
@@ -163,7 +164,7 @@ def test_extra_session_is_deep_merged_without_mutating_the_preset() -> None:
         "include": ["item.input_audio_transcription.logprobs"],
     }
     preset = realtime(noise_reduction="near_field", voice="alloy", extra_session=extra)
-    session = sessions.build_session(preset)
+    session = payloads.build_session(preset)
     assert session["audio"] == {
         "input": {"noise_reduction": {"type": "far_field"}},
         "output": {"voice": "alloy"},
@@ -176,14 +177,14 @@ def test_extra_session_is_deep_merged_without_mutating_the_preset() -> None:
 def test_tools_are_copied() -> None:
     tools = [{"type": "function", "name": "f", "parameters": {"type": "object"}}]
     preset = realtime(tools=tools)
-    session = sessions.build_session(preset)
+    session = payloads.build_session(preset)
     session["tools"][0]["name"] = "changed"
     assert preset.tools[0]["name"] == "f"
 
 
 def test_deep_merge() -> None:
     base = {"a": {"b": 1, "c": 2}, "d": [1]}
-    assert sessions.deep_merge(base, {"a": {"c": 3}, "d": [2], "e": None}) == {
+    assert payloads.deep_merge(base, {"a": {"c": 3}, "d": [2], "e": None}) == {
         "a": {"b": 1, "c": 3},
         "d": [2],
         "e": None,
@@ -204,18 +205,18 @@ def test_sip_accept_session_drops_fields_the_calls_api_refuses() -> None:
             "create_response": True,
         },
     )
-    session = sessions.build_sip_accept_session(preset)
+    session = payloads.build_sip_accept_session(preset)
     assert session["audio"]["input"]["turn_detection"] == {
         "type": "server_vad",
         "create_response": True,
     }
     # the preset itself is untouched
-    assert sessions.build_session(preset)["audio"]["input"]["turn_detection"]["threshold"] == 0.5
+    assert payloads.build_session(preset)["audio"]["input"]["turn_detection"]["threshold"] == 0.5
 
 
 def test_sip_accept_session_needs_a_realtime_preset() -> None:
     with pytest.raises(SessionConfigError):
-        sessions.build_sip_accept_session(transcription())
+        payloads.build_sip_accept_session(transcription())
 
 
 # --- overrides: the whitelist --------------------------------------------------------------
@@ -258,17 +259,17 @@ VALID_OVERRIDES: list[tuple[str, Any, dict[str, Any]]] = [
 @pytest.mark.parametrize(("name", "value", "expected"), VALID_OVERRIDES)
 def test_valid_override_is_applied(name: str, value: Any, expected: dict[str, Any]) -> None:
     preset = realtime(allowed_overrides=[name], transcription_model="whisper-1")
-    overrides = sessions.validate_overrides(preset, {name: value})
-    session = sessions.build_session(preset, overrides)
+    overrides = override_rules.validate_overrides(preset, {name: value})
+    session = payloads.build_session(preset, overrides)
     base = {"type": "realtime", "model": "gpt-realtime"}
     if name not in ("transcription_language", "transcription_prompt"):
         base["audio"] = {"input": {"transcription": {"model": "whisper-1"}}}
-    assert session == sessions.deep_merge(base, expected)
+    assert session == payloads.deep_merge(base, expected)
 
 
 INVALID_OVERRIDES: list[tuple[str, Any]] = [
     ("instructions", 42),
-    ("instructions", "x" * (sessions.INSTRUCTIONS_OVERRIDE_MAX + 1)),
+    ("instructions", "x" * (rules.INSTRUCTIONS_OVERRIDE_MAX + 1)),
     ("voice", "robot"),
     ("voice", {"id": "voice_1"}),
     ("output_modalities", ["audio", "text"]),
@@ -287,7 +288,7 @@ INVALID_OVERRIDES: list[tuple[str, Any]] = [
     ("transcription_language", "english"),
     ("transcription_language", "EN"),
     ("transcription_prompt", 7),
-    ("transcription_prompt", "x" * (sessions.TRANSCRIPTION_PROMPT_MAX + 1)),
+    ("transcription_prompt", "x" * (rules.TRANSCRIPTION_PROMPT_MAX + 1)),
 ]
 
 
@@ -295,36 +296,36 @@ INVALID_OVERRIDES: list[tuple[str, Any]] = [
 def test_invalid_override_value_is_refused(name: str, value: Any) -> None:
     preset = realtime(allowed_overrides=[name], transcription_model="whisper-1")
     with pytest.raises(SessionConfigError) as info:
-        sessions.validate_overrides(preset, {name: value})
+        override_rules.validate_overrides(preset, {name: value})
     assert info.value.code == "invalid_override"
     assert info.value.field == name
 
 
-@pytest.mark.parametrize("name", [*sessions.OVERRIDABLE_FIELDS, "model", "tools", "type"])
+@pytest.mark.parametrize("name", [*rules.OVERRIDABLE_FIELDS, "model", "tools", "type"])
 def test_override_not_in_the_whitelist_is_refused(name: str) -> None:
     preset = realtime(allowed_overrides=[])
     with pytest.raises(SessionConfigError) as info:
-        sessions.validate_overrides(preset, {name: "x"})
+        override_rules.validate_overrides(preset, {name: "x"})
     assert info.value.code == "invalid_override"
     assert name in str(info.value)
 
 
 @pytest.mark.parametrize("overrides", [None, {}])
 def test_no_overrides(overrides: Any) -> None:
-    assert sessions.validate_overrides(realtime(), overrides) == {}
+    assert override_rules.validate_overrides(realtime(), overrides) == {}
 
 
 @pytest.mark.parametrize("overrides", [[], ["voice"], "voice", 3])
 def test_overrides_must_be_an_object(overrides: Any) -> None:
     with pytest.raises(SessionConfigError) as info:
-        sessions.validate_overrides(realtime(allowed_overrides=["voice"]), overrides)
+        override_rules.validate_overrides(realtime(allowed_overrides=["voice"]), overrides)
     assert info.value.code == "invalid_override"
 
 
 def test_noise_reduction_override_can_switch_it_off() -> None:
     preset = realtime(noise_reduction="near_field", allowed_overrides=["noise_reduction"])
-    overrides = sessions.validate_overrides(preset, {"noise_reduction": None})
-    assert "audio" not in sessions.build_session(preset, overrides)
+    overrides = override_rules.validate_overrides(preset, {"noise_reduction": None})
+    assert "audio" not in payloads.build_session(preset, overrides)
 
 
 def test_turn_detection_override_drops_options_of_the_other_vad() -> None:
@@ -333,23 +334,23 @@ def test_turn_detection_override_drops_options_of_the_other_vad() -> None:
         turn_detection_options={"threshold": 0.7},
         allowed_overrides=["turn_detection"],
     )
-    same = sessions.validate_overrides(preset, {"turn_detection": "server_vad"})
-    assert sessions.build_session(preset, same)["audio"]["input"]["turn_detection"] == {
+    same = override_rules.validate_overrides(preset, {"turn_detection": "server_vad"})
+    assert payloads.build_session(preset, same)["audio"]["input"]["turn_detection"] == {
         "type": "server_vad",
         "threshold": 0.7,
     }
-    other = sessions.validate_overrides(preset, {"turn_detection": "semantic_vad"})
-    assert sessions.build_session(preset, other)["audio"]["input"]["turn_detection"] == {
+    other = override_rules.validate_overrides(preset, {"turn_detection": "semantic_vad"})
+    assert payloads.build_session(preset, other)["audio"]["input"]["turn_detection"] == {
         "type": "semantic_vad"
     }
 
 
 def test_transcription_preset_overrides_stay_in_audio_input() -> None:
     preset = transcription(allowed_overrides=["transcription_language", "turn_detection"])
-    overrides = sessions.validate_overrides(
+    overrides = override_rules.validate_overrides(
         preset, {"transcription_language": "es", "turn_detection": "none"}
     )
-    assert sessions.build_session(preset, overrides) == {
+    assert payloads.build_session(preset, overrides) == {
         "type": "transcription",
         "audio": {
             "input": {
@@ -363,9 +364,9 @@ def test_transcription_preset_overrides_stay_in_audio_input() -> None:
 # --- field validators ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("voice", sessions.VOICES)
+@pytest.mark.parametrize("voice", rules.VOICES)
 def test_every_builtin_voice_is_valid(voice: str) -> None:
-    assert sessions.validate_voice(voice) == voice
+    assert rules.validate_voice(voice) == voice
 
 
 @pytest.mark.parametrize(
@@ -388,7 +389,7 @@ def test_every_builtin_voice_is_valid(voice: str) -> None:
     ],
 )
 def test_turn_detection_valid(kind: str, options: dict[str, Any], expected: Any) -> None:
-    assert sessions.validate_turn_detection(kind, options) == expected
+    assert rules.validate_turn_detection(kind, options) == expected
 
 
 @pytest.mark.parametrize(
@@ -413,7 +414,7 @@ def test_turn_detection_valid(kind: str, options: dict[str, Any], expected: Any)
 )
 def test_turn_detection_invalid(kind: str, options: Any) -> None:
     with pytest.raises(SessionConfigError):
-        sessions.validate_turn_detection(kind, options)
+        rules.validate_turn_detection(kind, options)
 
 
 @pytest.mark.parametrize(
@@ -431,7 +432,7 @@ def test_turn_detection_invalid(kind: str, options: Any) -> None:
 )
 def test_bad_tools(tools: Any) -> None:
     with pytest.raises(SessionConfigError) as info:
-        sessions.validate_tools(tools)
+        rules.validate_tools(tools)
     assert info.value.field == "tools"
 
 
@@ -441,4 +442,4 @@ def test_good_tools() -> None:
         {"type": "mcp", "server_label": "docs", "server_url": "https://mcp.test/sse"},
         {"type": "mcp", "server_label": "drive", "connector_id": "connector_googledrive"},
     ]
-    assert sessions.validate_tools(tools) == tools
+    assert rules.validate_tools(tools) == tools

@@ -1,4 +1,4 @@
-"""Admin for SIP routes, calls and webhook events (``django_realtime.admin_sip``)."""
+"""Admin for SIP routes, calls and webhook events (``django_realtime.sip.admin``)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from django.contrib.messages import get_messages
 from django.test import Client
 from django.urls import reverse
 
-import django_realtime.admin_sip  # noqa: F401  (registers the ModelAdmins)
 from django_realtime import client as upstream_client
-from django_realtime.models import AuditLogEntry, SessionPreset, SipCall, SipRoute, WebhookEvent
+from django_realtime.models import AuditLogEntry, SessionPreset, WebhookEvent
+from django_realtime.sip.models import SipCall, SipRoute
 from tests.sip_helpers import CallControlAPI, install_call_api, validate_against
 
 pytestmark = pytest.mark.django_db
@@ -68,10 +68,10 @@ def test_route_changelist_is_ordered_by_priority_and_links_the_helper(
     SipRoute.objects.create(
         name="early", priority=10, match_type="any", action="accept", preset=realtime_preset
     )
-    response = admin_client.get(reverse("admin:django_realtime_siproute_changelist"))
+    response = admin_client.get(reverse("admin:realtime_sip_siproute_changelist"))
     assert response.status_code == 200
     assert [r.name for r in response.context["cl"].result_list] == ["early", "late"]
-    assert reverse("admin:django_realtime_siproute_match") in response.content.decode()
+    assert reverse("admin:realtime_sip_siproute_match") in response.content.decode()
 
 
 def test_priority_and_active_are_editable_in_the_list(admin_client: Client) -> None:
@@ -89,7 +89,7 @@ def test_priority_and_active_are_editable_in_the_list(admin_client: Client) -> N
         "form-1-id": str(b.pk),
         "form-1-priority": "5",
     }
-    response = admin_client.post(reverse("admin:django_realtime_siproute_changelist"), data)
+    response = admin_client.post(reverse("admin:realtime_sip_siproute_changelist"), data)
     assert response.status_code == 302
     a.refresh_from_db()
     b.refresh_from_db()
@@ -110,7 +110,7 @@ def _add_route(admin_client: Client, **fields: Any) -> Any:
         "target_uri": "",
     }
     data.update({k: str(v) for k, v in fields.items()})
-    return admin_client.post(reverse("admin:django_realtime_siproute_add"), data)
+    return admin_client.post(reverse("admin:realtime_sip_siproute_add"), data)
 
 
 def test_accept_route_with_a_transcription_preset_is_refused(
@@ -177,7 +177,7 @@ def test_valid_routes_are_saved(admin_client: Client, realtime_preset: SessionPr
 
 def _match(admin_client: Client, from_value: str = "", to_value: str = "") -> Any:
     return admin_client.get(
-        reverse("admin:django_realtime_siproute_match"),
+        reverse("admin:realtime_sip_siproute_match"),
         {"from_value": from_value, "to_value": to_value},
     )
 
@@ -270,7 +270,7 @@ def test_helper_reports_a_broken_router(admin_client: Client, settings: Any) -> 
 
 
 def test_helper_needs_admin_access(client: Client) -> None:
-    response = client.get(reverse("admin:django_realtime_siproute_match"))
+    response = client.get(reverse("admin:realtime_sip_siproute_match"))
     assert response.status_code == 302
     assert "/login/" in response["Location"]
 
@@ -280,38 +280,36 @@ def test_helper_needs_admin_access(client: Client) -> None:
 
 def test_calls_are_read_only(admin_client: Client) -> None:
     call = make_call()
-    assert admin_client.get(reverse("admin:django_realtime_sipcall_add")).status_code == 403
-    change = admin_client.get(reverse("admin:django_realtime_sipcall_change", args=[call.pk]))
+    assert admin_client.get(reverse("admin:realtime_sip_sipcall_add")).status_code == 403
+    change = admin_client.get(reverse("admin:realtime_sip_sipcall_change", args=[call.pk]))
     assert change.status_code == 200
     assert 'name="_save"' not in change.content.decode()
     assert (
         admin_client.post(
-            reverse("admin:django_realtime_sipcall_change", args=[call.pk]), {"status": "ended"}
+            reverse("admin:realtime_sip_sipcall_change", args=[call.pk]), {"status": "ended"}
         ).status_code
         == 403
     )
     assert (
-        admin_client.get(
-            reverse("admin:django_realtime_sipcall_delete", args=[call.pk])
-        ).status_code
+        admin_client.get(reverse("admin:realtime_sip_sipcall_delete", args=[call.pk])).status_code
         == 403
     )
     call.refresh_from_db()
     assert call.status == "accepted"
     changelist = admin_client.get(
-        reverse("admin:django_realtime_sipcall_changelist"), {"status__exact": "accepted"}
+        reverse("admin:realtime_sip_sipcall_changelist"), {"status__exact": "accepted"}
     )
     assert [c.call_id for c in changelist.context["cl"].result_list] == ["rtc_live"]
 
 
 def _action(admin_client: Client, action: str, calls: list[SipCall], **extra: str) -> Any:
     data = {"action": action, "_selected_action": [str(c.pk) for c in calls], **extra}
-    return admin_client.post(reverse("admin:django_realtime_sipcall_changelist"), data)
+    return admin_client.post(reverse("admin:realtime_sip_sipcall_changelist"), data)
 
 
-def test_hang_up_action(admin_client: Client, admin_user: User, call_api: CallControlAPI) -> None:
+def test_hangup_action(admin_client: Client, admin_user: User, call_api: CallControlAPI) -> None:
     live, ended = make_call("rtc_a"), make_call("rtc_b", status="ended")
-    response = _action(admin_client, "hang_up", [live, ended])
+    response = _action(admin_client, "hangup", [live, ended])
     assert response.status_code == 302
     assert [r.url.path for r in call_api.requests] == ["/v1/realtime/calls/rtc_a/hangup"]
     assert call_api.requests[0].content == b""
@@ -331,12 +329,12 @@ def test_hang_up_action(admin_client: Client, admin_user: User, call_api: CallCo
     assert any("no longer live: rtc_b" in t for t in texts)
 
 
-def test_hang_up_failure_is_reported_and_audited(
+def test_hangup_failure_is_reported_and_audited(
     admin_client: Client, call_api: CallControlAPI
 ) -> None:
     call = make_call("rtc_gone")
     call_api.fail_next("hangup", 404, "call_id_not_found")
-    response = _action(admin_client, "hang_up", [call])
+    response = _action(admin_client, "hangup", [call])
     [text] = messages_of(response)
     assert "failed for rtc_gone" in text
     assert "HTTP 404" in text
@@ -381,10 +379,10 @@ def test_actions_need_the_change_permission(call_api: CallControlAPI) -> None:
     client = Client()
     client.force_login(viewer)
     call = make_call()
-    page = client.get(reverse("admin:django_realtime_sipcall_changelist"))
+    page = client.get(reverse("admin:realtime_sip_sipcall_changelist"))
     assert page.status_code == 200
-    assert "hang_up" not in page.content.decode()
-    response = _action(client, "hang_up", [call])
+    assert "hangup" not in page.content.decode()
+    response = _action(client, "hangup", [call])
     assert call_api.requests == []
     assert AuditLogEntry.objects.count() == 0
     assert response.status_code in (200, 302)

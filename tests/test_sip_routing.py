@@ -13,16 +13,12 @@ from django.test import Client
 
 from django_realtime import client as upstream_client
 from django_realtime.exceptions import RealtimeConfigurationError
-from django_realtime.models import AuditLogEntry, SessionPreset, SipCall, SipRoute
-from django_realtime.signals import call_referred, call_rejected
-from django_realtime.sip_headers import get_header, normalise_headers, parse_address
-from django_realtime.sip_routing import (
-    RouteDecision,
-    decide,
-    route_matches,
-    validate_regex,
-    validate_target_uri,
-)
+from django_realtime.models import AuditLogEntry, SessionPreset
+from django_realtime.sip.headers import get_header, normalise_headers, parse_address
+from django_realtime.sip.models import SipCall, SipRoute
+from django_realtime.sip.routing import RouteDecision, decide, route_matches
+from django_realtime.sip.signals import call_referred, call_rejected
+from django_realtime.sip.validators import validate_regex, validate_target_uri
 from tests.sip_helpers import CallControlAPI, incoming_event, install_call_api, post_webhook
 from tests.sip_helpers import validate_against as schema_check
 

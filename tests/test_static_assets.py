@@ -1,3 +1,9 @@
+"""Static properties of the shipped assets (size, no external URLs, CSP-safe constructs).
+
+What realtime.js *does* is tested in real Chromium (tests/browser/), not by looking for
+substrings here.
+"""
+
 from __future__ import annotations
 
 import gzip
@@ -13,7 +19,7 @@ import django_realtime
 STATIC = Path(django_realtime.__file__).parent / "static" / "django_realtime"
 JS = STATIC / "realtime.js"
 CSS = STATIC / "realtime.css"
-MAX_GZIPPED_JS = 8 * 1024
+MAX_GZIPPED_JS = 9 * 1024  # issues 9 and 10: relay mode choice, minutes countdown (was 8 KiB)
 
 
 def test_js_gzipped_size_budget():
@@ -47,16 +53,6 @@ def test_js_is_csp_friendly():
         assert forbidden not in text, forbidden
     # string-form timers are eval in disguise
     assert not re.search(r"setTimeout\(\s*['\"]", text)
-
-
-def test_js_speaks_the_ga_contract():
-    text = JS.read_text()
-    assert '"oai-events"' in text
-    assert "application/sdp" in text
-    assert "response.output_audio_transcript.delta" in text
-    assert "conversation.item.input_audio_transcription.completed" in text
-    assert "OpenAI-Beta" not in text  # the beta interface is shut down
-    assert "r.ok" in text  # the SDP answer is only used after checking the status
 
 
 def _node() -> str | None:

@@ -31,19 +31,10 @@ from django.test import Client
 from django.views.debug import ExceptionReporter
 
 from django_realtime import signing
-from django_realtime.models import (
-    AuditLogEntry,
-    SessionPreset,
-    SipCall,
-    SipRoute,
-    WebhookEvent,
-)
-from django_realtime.signals import (
-    call_accepted,
-    call_action_failed,
-    call_incoming,
-    webhook_received,
-)
+from django_realtime.models import AuditLogEntry, SessionPreset, WebhookEvent
+from django_realtime.signals import webhook_received
+from django_realtime.sip.models import SipCall, SipRoute
+from django_realtime.sip.signals import call_accepted, call_action_failed, call_incoming
 from django_realtime.testing.fake import FakeRealtimeAPI
 
 # Imported so these tests do not depend on a conftest enabling the plugin.
@@ -440,16 +431,17 @@ def test_redelivery_of_a_handled_event_is_a_no_op(
 @pytest.mark.parametrize(
     ("failure", "outcome"),
     [
+        # The same codes as the mint path: one upstream failure, one code.
         (
             httpx.Response(500, json={"error": {"message": "boom", "code": None}}),
-            "upstream_unavailable",
+            "upstream_error",
         ),
-        (httpx.Response(503, headers={"retry-after": "1"}), "upstream_unavailable"),
+        (httpx.Response(503, headers={"retry-after": "1"}), "upstream_error"),
         (
             httpx.Response(429, json={"error": {"message": "slow", "code": "rate_limit_exceeded"}}),
             "upstream_unavailable",
         ),
-        (httpx.ConnectError("refused"), "upstream_unavailable"),
+        (httpx.ConnectError("refused"), "upstream_error"),
         (httpx.ReadTimeout("slow"), "upstream_timeout"),
     ],
     ids=["500", "503", "429", "connect-error", "timeout"],
@@ -608,13 +600,21 @@ def concurrent_db(transactional_db: None, tmp_path: Path) -> Iterator[None]:
         connections["default"] = saved_connection
 
 
-def _deliver_in_threads(n: int, event: dict[str, Any], msg_id: str) -> list[int]:
-    """POST the same delivery from ``n`` threads released together; their status codes."""
+def _deliver_in_threads(
+    n: int, event: dict[str, Any], msg_id: str, *, hold: CallControlAPI | None = None
+) -> list[int]:
+    """POST the same delivery from ``n`` threads released together; their status codes.
+
+    With ``hold``, the first ``accept`` upstream is held open until the other ``n - 1``
+    deliveries have answered, so every one of them overlaps the one in flight."""
     body = json.dumps(event).encode()
     headers = signed_headers(body, msg_id=msg_id)
     barrier = threading.Barrier(n)
     statuses: list[int] = []
     errors: list[BaseException] = []
+    answered = threading.Semaphore(0)
+    if hold is not None:
+        hold.gate = threading.Event()
 
     def deliver() -> None:
         try:
@@ -627,10 +627,18 @@ def _deliver_in_threads(n: int, event: dict[str, Any], msg_id: str) -> list[int]
             errors.append(err)
         finally:
             connection.close()  # each thread has its own connection
+            answered.release()
 
     threads = [threading.Thread(target=deliver) for _ in range(n)]
     for thread in threads:
         thread.start()
+    if hold is not None and hold.gate is not None:
+        try:
+            assert hold.entered.wait(timeout=10), "no delivery reached upstream"
+            for _ in range(n - 1):  # a second accept would block here: the test fails
+                assert answered.acquire(timeout=10), "a delivery waited on the one in flight"
+        finally:
+            hold.gate.set()
     for thread in threads:
         thread.join(timeout=30)
     assert not errors, errors
@@ -640,13 +648,12 @@ def _deliver_in_threads(n: int, event: dict[str, Any], msg_id: str) -> list[int]
 def test_concurrent_deliveries_of_one_id_accept_once(
     concurrent_db: None, call_api: CallControlAPI, file_accept_route: SipRoute
 ) -> None:
-    statuses = _deliver_in_threads(8, incoming_event("rtc_race"), "wh_race")
-    assert len(statuses) == 8
+    statuses = _deliver_in_threads(8, incoming_event("rtc_race"), "wh_race", hold=call_api)
+    # The winner's accept is held upstream until the seven others have answered, so
+    # each of them overlapped it and answers 409 ("being handled": OpenAI redelivers
+    # later, and that redelivery is a no-op).
+    assert sorted(statuses) == [200] + [409] * 7
     assert len(call_api.to("accept")) == 1
-    # The winner answers 200; a loser answers 200 if the winner had finished, else
-    # 409 ("being handled": OpenAI redelivers later, and that redelivery is a no-op).
-    assert statuses.count(200) >= 1
-    assert set(statuses) <= {200, 409}
     assert row_counts() == {"events": 1, "calls": 1, "audit": 1}
     assert WebhookEvent.objects.get().status == "done"
 
@@ -687,8 +694,8 @@ def test_concurrent_redeliveries_after_a_transient_failure_accept_once(
     call_api.fail_next("accept", 500)
     event = incoming_event("rtc_race_retry")
     assert post_webhook(Client(), event, msg_id="wh_race_retry").status_code == 503
-    statuses = _deliver_in_threads(6, event, "wh_race_retry")
-    assert set(statuses) <= {200, 409}
+    statuses = _deliver_in_threads(6, event, "wh_race_retry", hold=call_api)
+    assert sorted(statuses) == [200] + [409] * 5
     accepts = call_api.to("accept")
     assert len(accepts) == 2  # the failed one, then exactly one more
     assert SipCall.objects.get().status == "accepted"
@@ -697,12 +704,12 @@ def test_concurrent_redeliveries_after_a_transient_failure_accept_once(
 
 TWO_PROCESS_SCRIPT = textwrap.dedent(
     """
-    import json, sys, time
+    import json, os, sys, time
     import django
     from django.conf import settings
     import tests.settings as base
 
-    db_path, body_path, msg_id, start_at, log_path = sys.argv[1:6]
+    db_path, body_path, msg_id, gate_path, log_path = sys.argv[1:6]
     values = {k: getattr(base, k) for k in dir(base) if k.isupper()}
     values["DATABASES"] = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": db_path,
                                        "OPTIONS": {"timeout": 20}}}
@@ -716,7 +723,11 @@ TWO_PROCESS_SCRIPT = textwrap.dedent(
     def answer(request):
         with open(log_path, "a") as log:  # O_APPEND: one line per request, both processes
             log.write(request.url.path + "\\n")
-        time.sleep(0.2)  # keep the action in flight while the other process arrives
+        # Held in flight until the test opens the gate (it does once the other
+        # process has answered, or once a second accept shows the dedupe failed).
+        deadline = time.monotonic() + 30
+        while not os.path.exists(gate_path) and time.monotonic() < deadline:
+            time.sleep(0.01)
         return httpx.Response(200, headers={"x-request-id": "req_proc"})
 
     client.set_transport(httpx.MockTransport(answer))
@@ -724,8 +735,6 @@ TWO_PROCESS_SCRIPT = textwrap.dedent(
     from django_realtime import signing
     headers = signing.sign(body, secret=base.DJANGO_REALTIME["WEBHOOK_SECRETS"][0],
                            msg_id=msg_id, timestamp=int(time.time()))
-    while time.time() < float(start_at):
-        time.sleep(0.001)
     response = Client().post("/realtime/webhooks/openai/", data=body,
                              content_type="application/json", headers=headers)
     print(response.status_code)
@@ -735,8 +744,9 @@ TWO_PROCESS_SCRIPT = textwrap.dedent(
 
 @pytest.mark.django_db
 def test_two_processes_deliver_one_id_accept_once(tmp_path: Path) -> None:
-    """Two OS processes, one SQLite file (real file locks), same delivery at the same
-    instant: one accept upstream. Schema and route are created by a first process."""
+    """Two OS processes, one SQLite file (real file locks), the same delivery: the
+    first accept is held upstream (a file gate) until the other process has answered,
+    so the two overlap; one accept upstream. Schema and route are created first."""
     import time
 
     db_path = tmp_path / "db.sqlite3"
@@ -752,7 +762,8 @@ def test_two_processes_deliver_one_id_accept_once(tmp_path: Path) -> None:
         django.setup()
         from django.core.management import call_command
         call_command("migrate", verbosity=0)
-        from django_realtime.models import SessionPreset, SipRoute
+        from django_realtime.models import SessionPreset
+        from django_realtime.sip.models import SipRoute
         preset = SessionPreset.objects.create(slug="p", name="P", model="gpt-realtime")
         SipRoute.objects.create(name="all", match_type="any", action="accept", preset=preset)
         """
@@ -763,7 +774,7 @@ def test_two_processes_deliver_one_id_accept_once(tmp_path: Path) -> None:
     body_path.write_text(json.dumps(incoming_event("rtc_two_procs")))
     log_path = tmp_path / "upstream.log"
     log_path.touch()
-    start_at = str(time.time() + 2.0)
+    gate_path = tmp_path / "gate"
     procs = [
         subprocess.Popen(
             [
@@ -773,7 +784,7 @@ def test_two_processes_deliver_one_id_accept_once(tmp_path: Path) -> None:
                 str(db_path),
                 str(body_path),
                 "wh_two_procs",
-                start_at,
+                str(gate_path),
                 str(log_path),
             ],
             env=env,
@@ -783,13 +794,20 @@ def test_two_processes_deliver_one_id_accept_once(tmp_path: Path) -> None:
         )
         for _ in range(2)
     ]
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        accepts = [ln for ln in log_path.read_text().splitlines() if ln.endswith("/accept")]
+        if len(accepts) > 1 or (accepts and any(p.poll() is not None for p in procs)):
+            break
+        time.sleep(0.01)
+    gate_path.touch()
     outputs = [p.communicate(timeout=60) for p in procs]
     for proc, (_out, err) in zip(procs, outputs, strict=True):
         assert proc.returncode == 0, err
     statuses = sorted(int(out.strip().splitlines()[-1]) for out, _ in outputs)
     accepts = [line for line in log_path.read_text().splitlines() if line.endswith("/accept")]
     assert accepts == ["/v1/realtime/calls/rtc_two_procs/accept"]
-    assert statuses in ([200, 200], [200, 409])
+    assert statuses == [200, 409]
 
 
 # --- against the project's fake Realtime API (django_realtime.testing) ------------------------

@@ -18,9 +18,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .errors import APIError, MissingExtraError, SimulatedTimeout
-from .fake import FakeRealtimeAPI, FakeRequest, FakeResponse
+from .fake import FakeRealtimeAPI
 from .state import FakeCall, Fault, LoggedRequest, MintedSecret, PeerOptions
 from .transport import FakeTransport
+from .wire import FakeRequest, FakeResponse
 
 if TYPE_CHECKING:
     from .server import FakeRealtimeServer

@@ -11,9 +11,11 @@ Control API (for a fake running in another process, e.g. the CLI), JSON in and o
 - ``POST /_fake/reset``                 hang up, forget everything
 - ``POST /_fake/latency``               ``{"seconds": 0.5}``
 - ``POST /_fake/faults``                ``{"path", "status", "json", "headers", "times",
-  "method", "timeout"}`` (as :meth:`FakeRealtimeAPI.add_fault`)
+  "method", "timeout"}`` (as :meth:`FakeCore.add_fault`)
 - ``POST /_fake/calls/{id}/drop``       close a live call's peer connection
 - ``POST /_fake/sip_calls``             ``{"call_id"?: "rtc_..."}`` register a pending SIP call
+- ``POST /_fake/virtual_calls``, ``POST /_fake/calls/{id}/script``, ``GET
+  /_fake/calls/{id}/sideband``: see :func:`.sideband.sideband_control`
 """
 
 from __future__ import annotations
@@ -21,17 +23,15 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import anyio
 import anyio.to_thread
 
 from .errors import APIError, SimulatedTimeout
-from .fake import FakeRequest, FakeResponse
-from .validation import new_id
-
-if TYPE_CHECKING:
-    from .fake import FakeRealtimeAPI
+from .sideband import sidebands_of
+from .sideband_server import serve_sideband, sideband_control
+from .wire import FakeCore, FakeRequest, FakeResponse, new_id
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -44,18 +44,21 @@ EXPOSED_HEADERS = "Location, x-request-id, Retry-After"
 DEFAULT_ALLOWED_HEADERS = (
     "authorization, content-type, api-key, openai-organization, openai-project"
 )
-_DROP_RE = re.compile(r"^/_fake/calls/([^/]+)/drop$")
+_DROP_RE = re.compile(r"/_fake/calls/([^/]+)/drop\Z")
 
 
 class FakeRealtimeASGI:
-    """ASGI callable serving a :class:`FakeRealtimeAPI`."""
+    """ASGI callable serving a :class:`FakeCore`."""
 
-    def __init__(self, fake: FakeRealtimeAPI) -> None:
+    def __init__(self, fake: FakeCore) -> None:
         self.fake = fake
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             await self._lifespan(receive, send)
+            return
+        if scope["type"] == "websocket":  # the sideband (testing/sideband.py)
+            await serve_sideband(sidebands_of(self.fake), scope, receive, send)
             return
         if scope["type"] != "http":
             return
@@ -175,6 +178,9 @@ class FakeRealtimeASGI:
 
     def _run_control(self, method: str, path: str, payload: dict[str, Any]) -> Any:
         fake = self.fake
+        handled = sideband_control(fake, method, path, payload)  # virtual calls, scripts
+        if handled is not None:
+            return handled
         if method == "GET" and path == "/_fake/stats":
             return fake.stats()
         if method != "POST":

@@ -4,7 +4,7 @@ Needs the ``testing`` extra (aiortc); importing this module without it raises
 :class:`~.errors.MissingExtraError` naming the extra. The HTTP side of the fake
 imports it only when an SDP offer actually has to be answered.
 
-Network hygiene (see ``reference/tooling.md`` section 3): every peer uses
+Network hygiene (nothing may leave the machine): every peer uses
 ``RTCConfiguration(iceServers=[])`` (aiortc's default is Google's public STUN
 server), gathers host candidates on 127.0.0.1 only (:mod:`.loopback`), and ignores
 the offer's mDNS (``.local``) candidates, whose resolution would multicast on the LAN.
@@ -12,118 +12,38 @@ the offer's mDNS (``.local``) candidates, whose resolution would multicast on th
 
 from __future__ import annotations
 
-import array
 import asyncio
-import fractions
 import json
 import logging
-import math
 import threading
 import time
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 from . import loopback
+from .effective import deep_merge
 from .errors import APIError, MissingExtraError
+from .media import ToneTrack, is_silent, strip_mdns_candidates
 from .state import FakeCall, PeerOptions
-from .validation import deep_merge, new_id, validate_session
+from .validation import validate_session
+from .wire import new_id
 
 try:
     from aiortc import (
-        MediaStreamTrack,
         RTCConfiguration,
         RTCPeerConnection,
         RTCSessionDescription,
     )
     from aiortc.mediastreams import MediaStreamError
-    from av import AudioFrame
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise MissingExtraError("aiortc", "The fake Realtime API's WebRTC peer") from exc
 
-logger = logging.getLogger("django_realtime.testing.peer")
+logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-SAMPLE_RATE = 48000
-FRAME_SECONDS = 0.020
-FRAME_SAMPLES = int(SAMPLE_RATE * FRAME_SECONDS)  # 960 samples per 20 ms frame
-#: Peak amplitude (of 32767) above which a decoded frame counts as "not silent".
-SILENCE_PEAK = 100
 ANSWER_TIMEOUT = 10.0
 CLOSE_TIMEOUT = 5.0
-
-
-def _tone_frames(freq: int, amplitude: int = 8000) -> list[bytes]:
-    """One second of a sine tone (an integer number of cycles), cut into 20 ms frames."""
-    pcm = array.array(
-        "h",
-        (
-            int(amplitude * math.sin(2 * math.pi * freq * i / SAMPLE_RATE))
-            for i in range(SAMPLE_RATE)
-        ),
-    )
-    raw = pcm.tobytes()
-    step = FRAME_SAMPLES * 2
-    return [raw[i : i + step] for i in range(0, len(raw), step)]
-
-
-class ToneTrack(MediaStreamTrack):
-    """Outgoing audio: a paced sine tone, 48 kHz mono s16 in 20 ms frames.
-
-    Paced against the wall clock, because aiortc pulls frames as fast as ``recv``
-    returns them and an unpaced track would flood the browser's jitter buffer.
-    """
-
-    kind = "audio"
-
-    def __init__(self, call: FakeCall, freq: int) -> None:
-        super().__init__()
-        self._call = call
-        self._frames = _tone_frames(freq)
-        self._start: float | None = None
-        self._pts = 0
-
-    async def recv(self) -> AudioFrame:
-        if self.readyState != "live":
-            raise MediaStreamError
-        if self._start is None:
-            self._start = time.monotonic()
-        else:
-            self._pts += FRAME_SAMPLES
-            wait = self._start + self._pts / SAMPLE_RATE - time.monotonic()
-            if wait > 0:
-                await asyncio.sleep(wait)
-        frame = AudioFrame(format="s16", layout="mono", samples=FRAME_SAMPLES)
-        frame.planes[0].update(self._frames[self._call.audio_frames_sent % len(self._frames)])
-        frame.pts = self._pts
-        frame.sample_rate = SAMPLE_RATE
-        frame.time_base = fractions.Fraction(1, SAMPLE_RATE)
-        self._call.audio_frames_sent += 1
-        return frame
-
-
-def _is_silent(frame: AudioFrame) -> bool:
-    data = bytes(frame.planes[0])
-    if frame.format.name != "s16":
-        return not any(data)
-    samples = array.array("h", data[: len(data) - len(data) % 2])
-    return not samples or (max(samples) <= SILENCE_PEAK and min(samples) >= -SILENCE_PEAK)
-
-
-def strip_mdns_candidates(sdp: str) -> str:
-    """Drop ``a=candidate`` lines whose address is an mDNS ``.local`` name.
-
-    aioice would resolve them by multicast on the LAN; the browser's real loopback
-    address is learned anyway from its connectivity checks (peer-reflexive).
-    """
-    kept = []
-    for line in sdp.splitlines(keepends=True):
-        if line.startswith("a=candidate:"):
-            fields = line.split()
-            if len(fields) > 4 and fields[4].endswith(".local"):
-                continue
-        kept.append(line)
-    return "".join(kept)
 
 
 class CallPeer:
@@ -182,11 +102,14 @@ class CallPeer:
         channel.on("message", self._on_message)
         channel.on("close", self._on_channel_close)
         self.send({"type": "session.created", "session": self.call.session})
+        loop = asyncio.get_running_loop()  # sideband hook: events from the fake's sideband
+        self.call.data_channel_sender = lambda event: loop.call_soon_threadsafe(self.send, event)
         if self._transcript_due:
             self._send_transcripts()
 
     def _on_channel_close(self) -> None:
         self.call.data_channel_open = False
+        self.call.data_channel_sender = None  # sideband hook
 
     def _on_track(self, track: Any) -> None:
         if track.kind == "audio":
@@ -226,7 +149,7 @@ class CallPeer:
                 self.call.audio_frames_received += 1
                 if self.call.first_audio_frame_at is None:
                     self.call.first_audio_frame_at = time.time()
-                if not _is_silent(frame):
+                if not is_silent(frame):
                     self.call.nonsilent_frames_received += 1
                     if self.call.nonsilent_frames_received == self.options.transcript_after_frames:
                         self._transcript_due = True
@@ -240,6 +163,8 @@ class CallPeer:
     def send(self, event: dict[str, Any]) -> None:
         """Send a server event on the data channel (dropped if it is not open)."""
         event = {"type": event["type"], "event_id": new_id("event"), **event}
+        for listener in list(self.call.server_event_listeners):  # sideband hook: mirror
+            listener(event)
         if self.channel is None or self.channel.readyState != "open":
             return
         self.channel.send(json.dumps(event))
@@ -336,6 +261,9 @@ class PeerHost:
         try:
             loop.run_forever()
         finally:
+            # As asyncio.run does: close what the loop's async generators hold (a pooled
+            # client of this loop, for one) on the loop, not in the garbage collector.
+            loop.run_until_complete(loop.shutdown_asyncgens())
             loop.close()
 
     def _call(self, coro: Coroutine[Any, Any, T], timeout: float) -> T:

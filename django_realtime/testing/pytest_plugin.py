@@ -11,6 +11,8 @@ root ``conftest.py``.
 - ``realtime_server``: the session server, reset before and after each test (every
   peer hung up, faults and log cleared), with ``DJANGO_REALTIME`` pointed at it
   (``API_BASE`` and ``CONNECT_URL``) for the test's duration.
+- ``realtime_sidebands``, ``realtime_virtual_call``: the fake's sideband and virtual
+  calls (see :mod:`.pytest_sideband`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 import pytest
 
 from .fake import FakeRealtimeAPI
+from .pytest_sideband import realtime_sidebands, realtime_virtual_call  # noqa: F401
 from .server import FakeRealtimeServer
 
 #: Configured only when the settings have no key: the fake accepts any ``sk-`` key.

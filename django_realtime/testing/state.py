@@ -131,6 +131,10 @@ class FakeCall:
         self.actions: list[dict[str, Any]] = []
         self.reject_status: int | None = None
         self.refer_target: str | None = None
+        # Sideband hooks (testing/sideband.py): called with every server event of the
+        # call; and, while a data channel is open, a thread-safe way to send on it.
+        self.server_event_listeners: list[Callable[[dict[str, Any]], None]] = []
+        self.data_channel_sender: Callable[[dict[str, Any]], object] | None = None
         self._lock = threading.Lock()
 
     @property

@@ -1,6 +1,6 @@
 """The fake as an httpx transport, sync and async, for ``client.set_transport``.
 
-No sockets: requests go straight to :meth:`FakeRealtimeAPI.handle`. The async side
+No sockets: requests go straight to :meth:`FakeCore.handle`. The async side
 runs it in a worker thread (``anyio.to_thread``) because the core blocks (latency,
 waiting for the WebRTC answer from the peers' own loop), and blocking the caller's
 event loop would stall the test that awaits it.
@@ -8,27 +8,21 @@ event loop would stall the test that awaits it.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import anyio.to_thread
 import httpx
 
 from .errors import SimulatedTimeout
-
-if TYPE_CHECKING:
-    from .fake import FakeRealtimeAPI, FakeRequest, FakeResponse
+from .wire import FakeCore, FakeRequest, FakeResponse
 
 
 class FakeTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
     """Routes every request of an ``httpx.Client`` / ``httpx.AsyncClient`` to a fake."""
 
-    def __init__(self, fake: FakeRealtimeAPI) -> None:
+    def __init__(self, fake: FakeCore) -> None:
         self.fake = fake
 
     @staticmethod
     def _to_fake(request: httpx.Request) -> FakeRequest:
-        from .fake import FakeRequest
-
         return FakeRequest(
             method=request.method,
             path=request.url.path,

@@ -12,17 +12,22 @@ Without Chromium the tests skip, loudly, unless ``CI`` is set: then they fail.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from django.contrib.auth.models import User
+from django.db import OperationalError
 from django.test import Client
 
+from django_realtime.control.worker import Worker
 from django_realtime.testing import FakeRealtimeAPI, FakeRealtimeServer
 from django_realtime.testing.pytest_plugin import realtime_fake_server, realtime_server
 
@@ -134,6 +139,55 @@ def browser_without_mic(playwright: Any) -> Iterator[Any]:
 
 
 @pytest.fixture
+def worker(realtime_fake: Any, transactional_db: None) -> Iterator[Worker]:
+    """A worker on its own loop in a thread, like ``manage.py realtime_worker``.
+
+    The test database is shared-cache SQLite, whose table locks refuse at once where a
+    database server would wait: a poll refused that way starts the worker's loop again
+    (nothing was claimed yet), as a supervisor restarts the command.
+    """
+    loop = asyncio.new_event_loop()
+    running = Worker("browser-test", poll_seconds=0.05)
+    stopped = threading.Event()
+
+    async def run() -> None:
+        while not stopped.is_set():
+            try:
+                await running.run()
+            except OperationalError:
+                await asyncio.sleep(0.05)
+
+    def serve() -> None:
+        try:
+            loop.run_until_complete(run())
+        finally:
+            # As asyncio.run does: what the loop opened (the pooled HTTP client the
+            # worker hangs up with) is closed on it before it goes, or its socket leaks.
+            loop.run_until_complete(loop.shutdown_asyncgens())
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield running
+    stopped.set()
+    loop.call_soon_threadsafe(running.stop)
+    thread.join(10)
+    assert not thread.is_alive(), "the worker did not stop within 10 s"
+    loop.close()
+
+
+@pytest.fixture
+def testapp_received() -> Iterator[list[dict[str, Any]]]:
+    """What the test app's stand-in endpoints received; held ``hang`` requests are
+    released at the end."""
+    from tests.testapp import views
+
+    views.RECEIVED.clear()
+    views.RELEASE.clear()
+    yield views.RECEIVED
+    views.RELEASE.set()
+
+
+@pytest.fixture
 def realtime_fake(realtime_server: FakeRealtimeServer) -> FakeRealtimeAPI:
     """The served fake's state; named so the log checker also looks for its secrets."""
     return realtime_server.fake
@@ -174,8 +228,15 @@ class RealtimePage:
         self.console: list[str] = []
         page.on("console", lambda message: self.console.append(message.text))
 
-    def open(self, preset: str = "assistant", mode: str = "ephemeral", path: str = "/rt/") -> Any:
-        url = f"{self.base_url}{path}?preset={preset}&mode={mode}"
+    def open(
+        self,
+        preset: str = "assistant",
+        mode: str = "ephemeral",
+        path: str = "/rt/",
+        **params: str | float,
+    ) -> Any:
+        query = urlencode({"preset": preset, "mode": mode, **params})
+        url = f"{self.base_url}{path}?{query}"
         assert url.startswith("http://127.0.0.1:")  # never navigate anywhere else
         response = self.page.goto(url)
         assert response is not None
@@ -234,7 +295,8 @@ class RealtimePage:
         """Stop the call whatever the widget's state (peers otherwise stream ~30 s)."""
         self.page.evaluate(
             "document.querySelectorAll('[data-realtime-widget]').forEach(el =>"
-            " el.realtimeSession && el.realtimeSession.close())"
+            " el.realtimeSession && el.realtimeSession.close());"
+            " window.__s && window.__s.close()"  # a session a test made by hand
         )
 
 

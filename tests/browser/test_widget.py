@@ -68,6 +68,12 @@ def test_ephemeral_call(browser, open_page, realtime_fake, make_preset):
 
     assert call.auth == "ephemeral"
     assert call.key_was_minted
+    # The GA interface: the offer as application/sdp, and no beta header.
+    (offer,) = realtime_fake.requests_to("/realtime/calls", "POST")
+    assert offer.headers["content-type"] == "application/sdp"
+    assert not [name for name in offer.headers if name.lower() == "openai-beta"]
+    assert offer.text is not None
+    assert offer.text.startswith("v=0")
     # Location is exposed by CORS, so the page knows the call id.
     assert rt.session("s.callId") == call.id
     assert rt.text("[data-realtime-status]") == "Connected. Speak now."
@@ -219,7 +225,7 @@ def test_transcription_preset(browser, open_page, realtime_fake, make_preset):
     call = assert_call_flows(rt, realtime_fake, remote_audio=False)
     assert call.session_type == "transcription"
     assert rt.session("s.sessionType") == "transcription"
-    assert rt.session("s.remoteTrack === undefined") is True
+    assert rt.session("s.remoteTrack === null") is True
     assert call.audio_frames_sent == 0
     assert rt.transcript("assistant") == []
     stop_and_check(rt, call)

@@ -214,7 +214,9 @@ def sites(postgres: int, redis_port: int, fake_api: object) -> Iterator[tuple[li
                     env=env,
                     cwd=ROOT,
                     stdout=subprocess.DEVNULL,
-                    stderr=subprocess.PIPE,
+                    # Never read: a pipe would fill with runserver's request log (and
+                    # block it) and be left open.
+                    stderr=subprocess.DEVNULL,
                 )
             )
             urls.append(f"http://127.0.0.1:{port}")
@@ -229,11 +231,17 @@ def sites(postgres: int, redis_port: int, fake_api: object) -> Iterator[tuple[li
 
 SEED = """
 from django.contrib.auth.models import User
-from django_realtime.models import SessionPreset, SipRoute
+from django_realtime.models import SessionPreset
+from django_realtime.sip.models import SipRoute
 User.objects.create_user("alice", password="pw")
 preset = SessionPreset.objects.create(slug="assistant", name="Assistant",
                                       model="gpt-realtime", rate="4/m")
 SipRoute.objects.create(name="all", match_type="any", action="accept", preset=preset)
+# issue 10: one call at a time with the "limited" preset
+from django_realtime.models import UsageLimit
+limited = SessionPreset.objects.create(slug="limited", name="Limited", model="gpt-realtime",
+                                       rate="100/m")
+UsageLimit.objects.create(preset=limited, max_concurrent_calls=1)
 from django.contrib.sessions.backends.db import SessionStore
 from django.contrib.auth import SESSION_KEY, BACKEND_SESSION_KEY, HASH_SESSION_KEY
 user = User.objects.get(username="alice")
@@ -265,22 +273,33 @@ def test_rate_limit_and_session_shared_across_processes(sites, fake_api, postgre
     # the session lives in PostgreSQL; the CSRF cookie/header pair is checked per request.
     token = "k" * 32
     cookies = {"sessionid": session_key, "csrftoken": token}
-    first = httpx.Client(base_url=urls[0], timeout=10, cookies=cookies)
-    second = httpx.Client(base_url=urls[1], timeout=10, cookies=cookies)
-    csrf = {"X-CSRFToken": token}
-    statuses = []
-    for index in range(8):
-        site = first if index % 2 == 0 else second
-        reply = site.post("/realtime/client-secrets/", json={"preset": "assistant"}, headers=csrf)
-        statuses.append(reply.status_code)
-        if reply.status_code == 429:
-            assert int(reply.headers["Retry-After"]) >= 1
-            assert reply.json()["code"] == "rate_limited"
-    # "4/m" for the user, counted in Redis: per-process counters would allow 8.
-    assert statuses.count(201) == 4, statuses
-    assert statuses.count(429) == 4, statuses
-    assert len(fake_api.fake.requests_to("/realtime/client_secrets")) == 4
-    assert _audit_outcomes(postgres) == {"issued": 4, "rate_limited": 4}
+    with (
+        httpx.Client(base_url=urls[0], timeout=10, cookies=cookies) as first,
+        httpx.Client(base_url=urls[1], timeout=10, cookies=cookies) as second,
+    ):
+        csrf = {"X-CSRFToken": token}
+        # The module's tests share the fake and the database, in any order: count what this adds.
+        minted_before = len(fake_api.fake.requests_to("/realtime/client_secrets"))
+        rows_before = _audit_outcomes(postgres)
+        statuses = []
+        for index in range(8):
+            site = first if index % 2 == 0 else second
+            reply = site.post(
+                "/realtime/client-secrets/", json={"preset": "assistant"}, headers=csrf
+            )
+            statuses.append(reply.status_code)
+            if reply.status_code == 429:
+                assert int(reply.headers["Retry-After"]) >= 1
+                assert reply.json()["code"] == "rate_limited"
+        # "4/m" for the user, counted in Redis: per-process counters would allow 8.
+        assert statuses.count(201) == 4, statuses
+        assert statuses.count(429) == 4, statuses
+        assert len(fake_api.fake.requests_to("/realtime/client_secrets")) == minted_before + 4
+        rows = _audit_outcomes(postgres)
+        added = {
+            k: rows[k] - rows_before.get(k, 0) for k in rows if rows[k] != rows_before.get(k, 0)
+        }
+        assert added == {"issued": 4, "rate_limited": 4}
 
 
 def test_concurrent_webhook_deliveries_accept_once(sites, fake_api):
@@ -327,3 +346,37 @@ def test_concurrent_webhook_deliveries_accept_once(sites, fake_api):
         again = http.post("/realtime/webhooks/openai/", content=body, headers=headers)
     assert again.status_code == 200
     assert len(fake_api.fake.requests_to(f"/realtime/calls/{call.id}/accept")) == 1
+
+
+def test_simultaneous_mints_on_two_processes_respect_the_concurrency_limit(sites, fake_api):
+    """Issue 10: six mints at once, three per process, one user, a limit of one call:
+    exactly one secret is minted (the slot is an atomic add in the shared Redis)."""
+    urls, session_key = sites
+    token = "k" * 32
+    cookies = {"sessionid": session_key, "csrftoken": token}
+    before = len(fake_api.fake.requests_to("/realtime/client_secrets"))
+    barrier = threading.Barrier(6)
+    statuses: list[int] = []
+    codes: list[str] = []
+
+    def mint(url: str) -> None:
+        with httpx.Client(base_url=url, timeout=10, cookies=cookies) as site:
+            barrier.wait()
+            reply = site.post(
+                "/realtime/client-secrets/",
+                json={"preset": "limited"},
+                headers={"X-CSRFToken": token},
+            )
+        statuses.append(reply.status_code)
+        if reply.status_code == 429:
+            codes.append(reply.json()["code"])
+            assert int(reply.headers["Retry-After"]) >= 1
+
+    threads = [threading.Thread(target=mint, args=(urls[i % 2],)) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(20)
+    assert sorted(statuses) == [201, 429, 429, 429, 429, 429], statuses
+    assert codes == ["quota_exceeded"] * 5
+    assert len(fake_api.fake.requests_to("/realtime/client_secrets")) == before + 1

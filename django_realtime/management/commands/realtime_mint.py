@@ -7,7 +7,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from rest_framework.exceptions import APIException
 
-from django_realtime import minting
+from django_realtime import gate
 from django_realtime.audit import Attempt
 from django_realtime.models import AuditAction, AuditOutcome, SessionPreset
 
@@ -51,16 +51,11 @@ class Command(BaseCommand):
         except SessionPreset.DoesNotExist as err:
             raise CommandError(f"No preset {preset!r}.") from err
         attempt = Attempt(AuditAction.MINT, user=account)
-        attempt.set_preset(chosen)
         try:
-            overrides = minting.validated_overrides(chosen, _parse_overrides(override))
-            minted = minting.mint(chosen, overrides, attempt)
+            minted = gate.try_mint(chosen, _parse_overrides(override), attempt)
         except APIException as exc:
-            entry = attempt.finish(
-                minting.outcome_for(exc),
-                error_code=minting.error_code(exc),
-                error_message=str(exc.detail),
-            )
+            entry = attempt.entry
+            assert entry is not None  # try_mint finished it
             detail = (
                 f" (upstream status {entry.upstream_status}, request id "
                 f"{entry.upstream_request_id or '-'})"
@@ -68,7 +63,7 @@ class Command(BaseCommand):
                 else ""
             )
             raise CommandError(
-                f"Mint failed: {minting.error_code(exc)}: {exc.detail}{detail}. "
+                f"Mint failed: {gate.error_code(exc)}: {exc.detail}{detail}. "
                 f"Audit entry #{entry.pk}."
             ) from exc
         entry = attempt.finish(AuditOutcome.ISSUED)

@@ -1,16 +1,17 @@
 from __future__ import annotations
 
-from datetime import timedelta
+import warnings
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.utils import timezone
-
-from django_realtime.models import AuditLogEntry
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandParser
 
 
 class Command(BaseCommand):
-    help = "Delete audit log entries older than N days, in batches."
+    help = (
+        "Deprecated (removed in the next release): use "
+        "``realtime_prune --audit-days N``. Deletes audit log entries older than N days."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--older-than-days", type=int, required=True, metavar="N")
@@ -22,23 +23,14 @@ class Command(BaseCommand):
     def handle(
         self, *args: Any, older_than_days: int, batch_size: int, dry_run: bool, **options: Any
     ) -> None:
-        if older_than_days < 0:
-            raise CommandError("--older-than-days must be 0 or more.")
-        if batch_size < 1:
-            raise CommandError("--batch-size must be 1 or more.")
-        cutoff = timezone.now() - timedelta(days=older_than_days)
-        old = AuditLogEntry.objects.filter(created_at__lt=cutoff)
-        if dry_run:
-            self.stdout.write(
-                f"Would delete {old.count()} audit log entries older than {older_than_days} days."
-            )
-            return
-        total = 0
-        # Batches keep each transaction and lock short on a large table.
-        while True:
-            ids = list(old.order_by("pk").values_list("pk", flat=True)[:batch_size])
-            if not ids:
-                break
-            deleted, _ = AuditLogEntry.objects.filter(pk__in=ids).delete()
-            total += deleted
-        self.stdout.write(f"Deleted {total} audit log entries older than {older_than_days} days.")
+        message = "realtime_prune_audit is deprecated; use realtime_prune --audit-days N."
+        warnings.warn(message, DeprecationWarning, stacklevel=2)
+        self.stderr.write(message)
+        call_command(
+            "realtime_prune",
+            audit_days=older_than_days,
+            batch_size=batch_size,
+            dry_run=dry_run,
+            stdout=self.stdout,
+            stderr=self.stderr,
+        )

@@ -5,7 +5,10 @@
  * s.send({type: "response.create"}); s.mute(true); s.close();
  * s.state: idle | connecting | connected | reconnecting | closed | failed
  *
- * Elements marked [data-realtime-widget] (see {% realtime_widget %}) are wired on load.
+ * Elements marked [data-realtime-widget] (see {% realtime_widget %}) are wired on load;
+ * after inserting one later (an htmx swap), call DjangoRealtime.init(element). Removing a
+ * widget's element from the page hangs up its call and releases the microphone.
+ * Options: timeouts {mint, sdp} (ms, default 15000), maxQueue (default 64).
  */
 (() => {
   "use strict";
@@ -15,15 +18,20 @@
     microphone_denied: "Microphone access is blocked. Allow the microphone for this site, then retry.",
     microphone_missing: "No microphone was found. Connect one, then retry.",
     microphone_error: "The microphone could not be started. Close other apps using it, then retry.",
+    microphone_ended: "The microphone stopped (unplugged, or taken by another app). Retry to continue.",
     not_authenticated: "You are signed out. Sign in, then retry.",
     permission_denied: "You may not use this voice assistant.",
     preset_not_found: "This voice assistant is not available.",
     rate_limited: "Too many attempts. Try again in a moment.",
     rate_limited_in: "Too many attempts. Try again in {s}.",
+    second: "{n} second",
+    seconds: "{n} seconds",
     not_configured: "Voice calls are not configured on this site.",
+    server_error: "This site's server failed (HTTP {status}). Try again later.",
     upstream_error: "The voice service failed. Try again in a moment.",
     upstream_unavailable: "The voice service is unavailable. Try again in a moment.",
     upstream_timeout: "The voice service took too long to answer. Try again.",
+    timeout: "The connection took too long. Check your network, then retry.",
     sdp_rejected: "The voice service refused the call: {m}",
     ice_failed: "The audio connection failed. Check your network or firewall, then retry.",
     network_error: "Network error. Check your connection, then retry.",
@@ -32,10 +40,13 @@
   };
   // Codes where our server's own `detail` says more than a generic sentence.
   const USE_DETAIL = ["invalid", "invalid_override", "permission_denied"];
-  const RETRYABLE = ["ice_failed", "network_error", "upstream_error", "upstream_unavailable", "upstream_timeout"];
+  const RETRYABLE = ["ice_failed", "network_error", "timeout", "upstream_error", "upstream_unavailable",
+    "upstream_timeout"];
   const BY_STATUS = {401: "not_authenticated", 403: "permission_denied", 404: "preset_not_found",
     429: "rate_limited", 502: "upstream_error", 503: "upstream_unavailable", 504: "upstream_timeout"};
   const ACTIVE = ["connecting", "connected", "reconnecting"];
+  const TIMEOUT = 15000;
+  const MAX_QUEUE = 64;
 
   class RealtimeError extends Error {
     constructor(code, message, extra) {
@@ -74,11 +85,16 @@
   }
 
   // Turns an error response (ours: {detail, code}; the Realtime API's: {error: {message}})
-  // into a RealtimeError with a sentence a person can act on.
-  async function httpError(resp) {
-    let body = {};
-    try { body = await resp.json(); } catch (e) { /* not JSON */ }
+  // into a RealtimeError with a sentence a person can act on. `ours`: the request went to
+  // this site, so a 5xx that is not our JSON came from the site's server or its proxy.
+  function httpError(resp, text, ours) {
+    let body = null;
+    try { body = JSON.parse(text); } catch (e) { /* not JSON */ }
     const status = resp.status;
+    if (ours && (status >= 500 || resp.ok) && !(body && body.code)) {
+      return new RealtimeError("server_error", MESSAGES.server_error.replace("{status}", status),
+        {status, detail: text.slice(0, 200)});
+    }
     const retry = parseInt(resp.headers.get("Retry-After"), 10);
     const extra = {status, retryAfter: retry >= 0 ? retry : undefined};
     const api = body && body.error;
@@ -93,7 +109,7 @@
     let message = USE_DETAIL.includes(code) && detail ? detail : MESSAGES[code] || detail;
     if (code === "rate_limited" && extra.retryAfter !== undefined) {
       const s = extra.retryAfter;
-      message = MESSAGES.rate_limited_in.replace("{s}", s + (s === 1 ? " second" : " seconds"));
+      message = MESSAGES.rate_limited_in.replace("{s}", MESSAGES[s === 1 ? "second" : "seconds"].replace("{n}", s));
     }
     return new RealtimeError(code, message, Object.assign(extra, {detail}));
   }
@@ -117,6 +133,32 @@
 
   const stopStream = (s) => s && s.getTracks().forEach((t) => t.stop());
 
+  // Removing a session's element (an htmx swap) closes it: no microphone stays live
+  // behind a page that no longer shows it.
+  const attached = new Set();
+  let observer = null;
+  function watchRemoval(s, on) {
+    if (on) attached.add(s); else attached.delete(s);
+    if (attached.size && !observer) {
+      observer = new MutationObserver(() => attached.forEach((x) => { if (!x.element.isConnected) x.close(); }));
+      observer.observe(document, {childList: true, subtree: true});
+    } else if (!attached.size && observer) {
+      observer = observer.disconnect();
+    }
+  }
+
+  // On pagehide, tell the site's call controller (if any) to end each call.
+  const live = new Set();
+  window.addEventListener("pagehide", () => live.forEach((s) => { s._endBeacon(); s.close(); }));
+
+  // The modes a preset allows (presets/, read once a page): relay only with require_control.
+  // Unknown (slow, failed) means try ephemeral: a relay-only preset answers relay_required.
+  let presetList;
+  function presetModes(url, slug) {
+    presetList = presetList || fetch(url, {credentials: "same-origin", signal: AbortSignal.timeout(TIMEOUT)}).then((r) => r.json());
+    return presetList.then((l) => l.find((p) => p.slug === slug).modes).catch(() => {});
+  }
+
   class Session {
     constructor(opts) {
       this.opts = opts;
@@ -126,7 +168,10 @@
       this.callId = null;
       this.error = null;
       this.muted = false;
-      this.pc = this.dc = this.stream = null;
+      this.pc = this.dc = this.stream = this.remoteTrack = null;
+      this.soundBlocked = false;
+      this.timeouts = Object.assign({mint: TIMEOUT, sdp: TIMEOUT}, this.config.timeouts, opts.timeouts);
+      this.maxQueue = opts.maxQueue || MAX_QUEUE;
       this.element = opts.element || null;
       this.audio = opts.audioElement || document.createElement("audio");
       this.audio.autoplay = true;
@@ -142,10 +187,21 @@
 
     off(type, fn) { this._handlers[type] = (this._handlers[type] || []).filter((f) => f !== fn); return this; }
 
+    // Until the channel opens, events wait in a bounded queue (oldest dropped first); a
+    // reconnect or hang-up clears it, so nothing replays into the next session.
     send(event) {
+      const st = this.state;
       if (this.dc && this.dc.readyState === "open") this.dc.send(JSON.stringify(event));
-      else this._queue.push(event);
+      else if (st !== "closed" && st !== "failed" && this._queue.push(event) > this.maxQueue) this._queue.shift();
       return this;
+    }
+
+    // Call from a click handler after a "sound" event said playback was blocked.
+    resumeSound() {
+      return this.audio.play().then(() => {
+        this.soundBlocked = false;
+        this._emit("sound", true, "sound");
+      }, () => {});
     }
 
     mute(on) {
@@ -157,7 +213,6 @@
 
     close() {
       this._stop();
-      this._queue = [];
       this._setState("closed");
       return this;
     }
@@ -194,13 +249,23 @@
       if (this._abort) this._abort.abort();
       if (this.dc) this.dc.close();
       if (this.pc) this.pc.close();
-      this.pc = this.dc = null;
-      if (!keepMic) { stopStream(this.stream); this.stream = null; }
+      // (pc.close() ended the remote track.)
+      this.pc = this.dc = this.remoteTrack = this.audio.srcObject = null;
+      this._queue = [];
+      if (this.soundBlocked) { this.soundBlocked = false; this._emit("sound", true, "sound"); }
+      if (!keepMic) {
+        stopStream(this.stream);
+        this.stream = null;
+        live.delete(this);
+        if (this.element) watchRemoval(this, false);
+      }
     }
 
     _start() {
       this.error = null;
       this._setState("connecting");
+      live.add(this);
+      if (this.element) watchRemoval(this, true);
       // iOS/Safari: play() inside the click handler unlocks later playback.
       const p = this.audio.play && this.audio.play();
       if (p && p.catch) p.catch(() => {});
@@ -209,9 +274,16 @@
 
     async _run(gen) {
       try {
+        const url = this.config.endpoints.presets;
+        const modes = this.mode !== "relay" && url && (await presetModes(url, this.opts.preset));
+        if (modes && !modes.includes("ephemeral")) this.mode = "relay";
         await this._attempt(gen);
       } catch (e) {
         if (gen !== this._gen || isAbort(e)) return;
+        if (e.code === "relay_required" && this.mode !== "relay") {
+          this.mode = "relay";
+          return this._run(gen);
+        }
         this._retry(e instanceof RealtimeError ? e : new RealtimeError("failed", undefined, {cause: e}));
       }
     }
@@ -229,25 +301,40 @@
       this._timer = setTimeout(() => this._run(gen), rc.delay * 2 ** this._tries++);
     }
 
-    _fetch(url, init) {
-      return fetch(url, Object.assign(init, {signal: this._abort.signal})).catch((e) => {
+    // fetch + body, aborted by a hang-up or after `ms` (then a RealtimeError "timeout").
+    async _fetch(url, init, ms) {
+      const ctl = new AbortController(), outer = this._abort.signal;
+      const hangUp = () => ctl.abort();
+      outer.addEventListener("abort", hangUp);
+      let late = false;
+      const timer = setTimeout(() => { late = true; ctl.abort(); }, ms);
+      try {
+        const resp = await fetch(url, Object.assign(init, {signal: ctl.signal}));
+        return {resp, text: await resp.text()};
+      } catch (e) {
+        if (late) throw new RealtimeError("timeout", undefined, {cause: e, timeoutMs: ms});
         throw isAbort(e) ? e : new RealtimeError("network_error", undefined, {cause: e});
-      });
+      } finally {
+        clearTimeout(timer);
+        outer.removeEventListener("abort", hangUp);
+      }
     }
 
     async _mint() {
       const body = {};
       if (this.opts.preset) body.preset = this.opts.preset;
       if (this.opts.overrides) body.overrides = this.opts.overrides;
-      const r = await this._fetch(this.config.endpoints.clientSecrets, {
+      const {resp, text} = await this._fetch(this.config.endpoints.clientSecrets, {
         method: "POST", credentials: "same-origin", body: JSON.stringify(body),
         headers: Object.assign({"Content-Type": "application/json"}, csrfHeaders(this.config)),
-      });
-      if (!r.ok) throw await httpError(r);
-      const j = await r.json();
+      }, this.timeouts.mint);
+      let j;
+      try { j = JSON.parse(text); } catch (e) { /* below */ }
+      if (!resp.ok || !j) throw httpError(resp, text, true);
       this.sessionType = j.session_type;
       this.model = j.model;
       this.expiresAt = j.expires_at;
+      if ("remaining_minutes" in j) this._emit("quota", j.remaining_minutes, "quota");
       return j;
     }
 
@@ -259,7 +346,13 @@
       if (!this.stream) {
         const mic = getMic(this.opts.audio).then((s) => {
           if (gen !== this._gen) { stopStream(s); throw abortError(); }
-          s.getAudioTracks().forEach((t) => { t.enabled = !this.muted; });
+          s.getAudioTracks().forEach((t) => {
+            t.enabled = !this.muted;
+            // The device went away (unplugged, OS revoked it, iOS backgrounding).
+            t.addEventListener("ended", () => {
+              if (this.stream === s && ACTIVE.includes(this.state)) this._fail(new RealtimeError("microphone_ended"));
+            });
+          });
           return (this.stream = s);
         });
         // Mint in parallel with the microphone only when the permission is already
@@ -295,6 +388,8 @@
         if (gen !== this._gen) return;
         let ev;
         try { ev = JSON.parse(m.data); } catch (e) { return; }
+        // The server answers its tools' calls (the page must not answer twice).
+        if ((this.config.serverTools || []).includes(ev.name)) return;
         // A server "error" event is not fatal; our "error" channel carries RealtimeErrors.
         this._emit(ev.type === "error" ? "server.error" : ev.type, ev);
         this._emit("*", ev, "event");
@@ -315,14 +410,14 @@
         url = secret.connect_url;
         headers.Authorization = "Bearer " + secret.value;
       }
-      const r = await this._fetch(url, {method: "POST", body: offer.sdp, headers,
-        credentials: relay ? "same-origin" : "omit"});
-      if (!r.ok) throw await httpError(r);
+      const {resp, text: sdp} = await this._fetch(url, {method: "POST", body: offer.sdp, headers,
+        credentials: relay ? "same-origin" : "omit"}, this.timeouts.sdp);
+      if (!resp.ok) throw httpError(resp, sdp, relay);
       // Location may be unreadable cross-origin (not exposed by CORS): then callId stays null.
-      const where = r.headers.get(relay ? "X-Realtime-Call-Id" : "Location");
+      const where = resp.headers.get(relay ? "X-Realtime-Call-Id" : "Location");
       this.callId = where ? where.split("/").pop() : null;
-      const sdp = await r.text();
       live();
+      if (!relay) this._attach();
       await pc.setRemoteDescription({type: "answer", sdp});
       live();
       this._timer = setTimeout(() => this._lost(gen), this.opts.connectTimeout || 15000);
@@ -334,7 +429,12 @@
         this.remoteTrack = e.track;
         this.audio.srcObject = e.streams[0] || new MediaStream([e.track]);
         const p = this.audio.play();
-        if (p && p.catch) p.catch(() => {});
+        // Autoplay refused (Safari, Firefox): resumeSound() in a click handler plays it.
+        if (p && p.catch) p.catch((err) => {
+          if (gen !== this._gen || !err || err.name !== "NotAllowedError") return;
+          this.soundBlocked = true;
+          this._emit("sound", false, "sound");
+        });
         this._emit("track", e.track);
       };
       pc.onconnectionstatechange = pc.oniceconnectionstatechange = () => {
@@ -344,6 +444,25 @@
         else if (s !== "disconnected") this._dropTimer = clearTimeout(this._dropTimer);
         else if (!this._dropTimer) this._dropTimer = setTimeout(() => this._lost(gen), 3000);
       };
+    }
+
+    // Tell the site's call controller which call this page holds (best effort).
+    _attach() {
+      const url = this.config.endpoints && this.config.endpoints.callAttach;
+      if (!url || !this.callId) return;
+      fetch(url, {method: "POST", credentials: "same-origin", body: JSON.stringify({call_id: this.callId}),
+        headers: Object.assign({"Content-Type": "application/json"}, csrfHeaders(this.config))})
+        .then((r) => { if (!r.ok) throw new Error("HTTP " + r.status); })
+        .catch((e) => console.warn("django-realtime: could not attach call " + this.callId + ": " + e.message));
+    }
+
+    // A beacon survives the page; it cannot set headers, so the CSRF token is a form field.
+    _endBeacon() {
+      const url = this.config.endpoints && this.config.endpoints.callEnd;
+      if (!url || !this.callId || !navigator.sendBeacon) return;
+      const token = cookie(this.config.csrfCookieName || "csrftoken") || this.config.csrfToken || "";
+      navigator.sendBeacon(url.replace("{call_id}", encodeURIComponent(this.callId)),
+        new URLSearchParams({csrfmiddlewaretoken: token}));
     }
 
     _lost(gen) {
@@ -371,26 +490,55 @@
     "response.output_text.done": ["assistant", "text", 1],
   };
 
+  const MAX_LINES = 200;
+
   function wire(el) {
     if (el.realtimeWired) return;
     el.realtimeWired = true;
     const q = (n) => el.querySelector("[data-realtime-" + n + "]");
     const start = q("start"), mute = q("mute"), status = q("status"), list = q("transcript");
-    const errBox = q("error"), errText = q("error-message"), retry = q("retry");
+    const errBox = q("error"), errText = q("error-message"), retry = q("retry"), sound = q("sound");
+    const maxLines = parseInt(el.getAttribute("data-max-lines"), 10) || readConfig().maxTranscriptLines || MAX_LINES;
     const lines = {};
     let s = null;
+    // Only touch text that changed: rewriting a live region re-announces it.
+    const put = (node, text) => { if (node && node.textContent !== text) node.textContent = text; };
+    const attr = (node, name, value) => { if (node && value != null) node.setAttribute(name, value); };
+
+    // Minutes left today (the page's, then each mint's), counted down during a call.
+    const quota = q("quota"), plural = new Intl.PluralRules(document.documentElement.lang || undefined);
+    let left = quota ? parseFloat(quota.dataset.minutes) : NaN, since = 0, tick;
+    const minutes = () => left - (since && (Date.now() - since) / 6e4);
+    const showLeft = () => {
+      const n = Math.max(0, Math.floor(minutes()));
+      if (n >= 0) put(quota, quota.getAttribute("data-label-" + (plural.select(n) == "one" ? "one" : "other")).replace("{n}", n));
+    };
+    const setLeft = (m) => {
+      if (!quota) return;
+      quota.hidden = m == null;
+      left = m == null ? NaN : m;
+      if (since) since = Date.now();
+      showLeft();
+    };
 
     const render = () => {
-      const st = s ? s.state : "idle";
+      const st = s ? s.state : "idle", on = ACTIVE.includes(st) ? "stop" : "start";
       el.setAttribute("data-state", st);
-      if (start) start.textContent = start.getAttribute(ACTIVE.includes(st) ? "data-label-stop" : "data-label-start");
+      const counting = st === "connected" || st === "reconnecting";
+      if (counting && !since) { since = Date.now(); tick = setInterval(showLeft, 1e3); }
+      if (!counting && since) { left = minutes(); since = 0; clearInterval(tick); }
+      if (start) {
+        put(start, start.getAttribute("data-label-" + on));
+        attr(start, "aria-label", start.getAttribute("data-aria-" + on));
+      }
       if (mute) {
         mute.disabled = st !== "connected";
         mute.setAttribute("aria-pressed", String(!!(s && s.muted)));
       }
-      if (status) status.textContent = DjangoRealtime.status[st] || st;
+      put(status, DjangoRealtime.status[st] || st);
       if (errBox) errBox.hidden = st !== "failed";
-      if (errText) errText.textContent = s && s.error ? s.error.message : "";
+      put(errText, s && s.error ? s.error.message : "");
+      if (sound) sound.hidden = !(s && s.soundBlocked);
     };
 
     const line = (ev) => {
@@ -400,20 +548,36 @@
       let li = lines[key];
       if (!li) {
         li = lines[key] = document.createElement("li");
-        li.className = "realtime-widget__line";
+        li.realtimeKey = key;
+        li.className = "realtime-widget__line realtime-widget__line--interim";
         li.setAttribute("data-role", t[0]);
+        // Interim: italic, "(interim)" for screen readers, and busy so the log
+        // announces the line once it is final.
+        li.setAttribute("aria-busy", "true");
         const who = document.createElement("span");
         who.className = "realtime-widget__who";
         who.textContent = list.getAttribute("data-label-" + t[0]) || t[0];
+        const note = document.createElement("span");
+        note.className = "realtime-widget__sr-only realtime-widget__interim";
+        note.textContent = " " + (list.getAttribute("data-label-interim") || "(interim)");
         const text = document.createElement("span");
         text.className = "realtime-widget__text";
-        li.append(who, " ", text);
+        li.append(who, note, " ", text);
         list.append(li);
+        while (list.children.length > maxLines) {
+          delete lines[list.firstElementChild.realtimeKey];
+          list.firstElementChild.remove();
+        }
       }
       const text = li.lastChild, value = ev[t[1]] || "";
       if (t[2]) {
         if (value) text.textContent = value;
-        li.setAttribute("data-final", "");
+        if (!li.hasAttribute("data-final")) {
+          li.setAttribute("data-final", "");
+          li.classList.remove("realtime-widget__line--interim");
+          li.removeAttribute("aria-busy");
+          li.querySelector(".realtime-widget__interim").remove();
+        }
       } else {
         text.textContent += value;
       }
@@ -426,13 +590,14 @@
       try { overrides = JSON.parse(el.getAttribute("data-overrides") || "null") || undefined; } catch (e) { /* ignore */ }
       s = el.realtimeSession = connect({preset: el.getAttribute("data-preset") || undefined,
         mode: el.getAttribute("data-mode") || undefined, overrides, element: el, audioElement: q("audio")});
-      s.on("state", render).on("mute", render).on("*", line);
+      s.on("state", render).on("mute", render).on("sound", render).on("*", line).on("quota", setLeft);
       render();
     };
 
     if (start) start.addEventListener("click", () => (s && ACTIVE.includes(s.state) ? s.close() : go()));
     if (retry) retry.addEventListener("click", go);
     if (mute) mute.addEventListener("click", () => s && s.mute(!s.muted));
+    if (sound) sound.addEventListener("click", () => s && s.resumeSound());
     render();
   }
 
@@ -442,6 +607,10 @@
     root.querySelectorAll("[data-realtime-widget]").forEach(wire);
   }
 
+  // Strings in the page's language, from {% realtime_script %}; a script may still
+  // override DjangoRealtime.messages / .status after this.
+  Object.assign(MESSAGES, readConfig().messages);
+  Object.assign(STATUS, readConfig().status);
   const DjangoRealtime = (window.DjangoRealtime = {connect, init, Session, RealtimeError,
     messages: MESSAGES, status: STATUS, get config() { return readConfig(); }});
 

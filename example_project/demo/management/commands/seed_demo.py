@@ -1,4 +1,4 @@
-"""Create the demo superuser and two presets (idempotent)."""
+"""Create the demo superuser, two presets, a usage limit and a SIP route (idempotent)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
-from django_realtime.models import SessionPreset, SipRoute
+from django_realtime.models import SessionPreset, UsageLimit
+from django_realtime.sip.models import SipRoute
 
 PRESETS: list[dict[str, Any]] = [
     {
@@ -24,6 +25,12 @@ PRESETS: list[dict[str, Any]] = [
         "turn_detection": "semantic_vad",
         "ttl_seconds": 60,
         "allowed_overrides": ["voice", "instructions"],
+        # The call controller's leash: 10 minutes at most, spoken first words.
+        "max_duration_seconds": 600,
+        "greeting": "Greet the visitor in one short sentence.",
+        # issue 10: a server tool (demo/realtime_tools.py) and stored transcripts
+        "server_tools": ["time_in_city"],
+        "store_transcripts": True,
     },
     {
         "slug": "dictation",
@@ -53,6 +60,9 @@ class Command(BaseCommand):
                 setattr(preset, key, value)
             preset.full_clean()
             preset.save()
+        # issue 10: everyone gets 10 minutes a day, one call at a time
+        if not UsageLimit.objects.filter(group=None, preset=None).exists():
+            UsageLimit.objects.create(max_concurrent_calls=1, minutes_per_day=10)
         if not SipRoute.objects.filter(name="Main line").exists():
             SipRoute.objects.create(
                 name="Main line",

@@ -15,7 +15,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from django_realtime import signing
 from django_realtime.conf import conf
-from django_realtime.models import SipCall
+from django_realtime.sip.models import SipCall
 
 
 class Command(BaseCommand):

@@ -1,0 +1,1 @@
+"""The example project with production settings, for ``bench_mint.py``."""
