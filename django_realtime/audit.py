@@ -21,6 +21,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone as django_timezone
 
+from . import rows
 from .bodies import clean_text
 from .conf import conf
 from .exceptions import UpstreamError
@@ -72,14 +73,14 @@ def count_refused(request: HttpRequest | None, *, now: datetime | None = None) -
     """
     minute = (now or django_timezone.now()).replace(second=0, microsecond=0)
     address = client_ip(request) or ""
-    rows = RefusedTraffic.objects.filter(client_ip=address, minute=minute)
-    if rows.update(count=F("count") + 1):
+    counted = RefusedTraffic.objects.filter(client_ip=address, minute=minute)
+    if counted.update(count=F("count") + 1):
         return
     try:
         with transaction.atomic():
             RefusedTraffic.objects.create(client_ip=address, minute=minute, count=1)
     except IntegrityError:  # another process inserted it first
-        rows.update(count=F("count") + 1)
+        counted.update(count=F("count") + 1)
 
 
 #: Written by every finish: the fields :func:`mark_abandoned` may have changed meanwhile.
@@ -118,8 +119,8 @@ class Attempt:
         :meth:`finish` then completes this row instead of inserting one.
         """
         if self.pending is None and self.entry is None:
-            self.pending = AuditLogEntry.objects.create(
-                **self._row(AuditOutcome.PENDING, call_id=call_id)
+            self.pending = rows.insert(
+                AuditLogEntry(**self._row(AuditOutcome.PENDING, call_id=call_id))
             )
         assert self.pending is not None or self.entry is not None
         return self.pending or self.entry  # type: ignore[return-value]
@@ -159,7 +160,7 @@ class Attempt:
             outcome, error_code=error_code, error_message=error_message, call_id=call_id
         )
         if self.pending is None:
-            self.entry = AuditLogEntry.objects.create(**row)
+            self.entry = rows.insert(AuditLogEntry(**row))
             return self.entry
         entry = self.pending
         # One UPDATE of what changed since begin() wrote the row (the session payload,
@@ -172,9 +173,9 @@ class Attempt:
         ]
         for name in changed:
             setattr(entry, name, row[name])
-        # QuerySet.update: the same statement as save(update_fields=...) without the
-        # model-save machinery (no receiver listens for audit-row saves).
-        AuditLogEntry.objects.filter(pk=entry.pk).update(**{n: row[n] for n in changed})
+        # The statement QuerySet.update() sends (as it, no signal), without building a
+        # query for it: see rows.py.
+        rows.update(AuditLogEntry, entry.pk, {n: row[n] for n in changed})
         self.entry = entry
         return entry
 

@@ -49,6 +49,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "django_realtime.call_models",
             "django_realtime.usage_models",
             "django_realtime.models",
+            "django_realtime.rows",  # one-row statements for the audit path
             "django_realtime.webhook_models",
             "django_realtime.sip.models",
         ),
