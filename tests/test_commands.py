@@ -63,7 +63,10 @@ def test_prune_deletes_old_rows_in_batches(db):
     )
     AuditLogEntry.objects.create(action="mint", outcome="issued")
     out = StringIO()
-    call_command("realtime_prune_audit", "--older-than-days", "30", "--batch-size", "2", stdout=out)
+    with pytest.deprecated_call():  # the alias of realtime_prune --audit-days
+        call_command(
+            "realtime_prune_audit", "--older-than-days", "30", "--batch-size", "2", stdout=out
+        )
     assert "Deleted 5 audit log entries older than 30 days." in out.getvalue()
     assert AuditLogEntry.objects.count() == 1
 
@@ -72,13 +75,14 @@ def test_prune_dry_run_deletes_nothing(db):
     entry = AuditLogEntry.objects.create(action="mint", outcome="issued")
     AuditLogEntry.objects.filter(pk=entry.pk).update(created_at=timezone.now() - timedelta(days=9))
     out = StringIO()
-    call_command("realtime_prune_audit", "--older-than-days", "7", "--dry-run", stdout=out)
+    with pytest.deprecated_call():
+        call_command("realtime_prune_audit", "--older-than-days", "7", "--dry-run", stdout=out)
     assert "Would delete 1" in out.getvalue()
     assert AuditLogEntry.objects.count() == 1
 
 
 def test_prune_rejects_negative_days(db):
-    with pytest.raises(CommandError):
+    with pytest.raises(CommandError), pytest.deprecated_call():
         call_command("realtime_prune_audit", "--older-than-days", "-1")
 
 
