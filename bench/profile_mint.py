@@ -118,6 +118,8 @@ def profile(args: argparse.Namespace, where: str) -> None:
         mint()
     profiler.disable()
     stats = pstats.Stats(profiler)
+    if os.environ.get("PROFILE_DUMP"):
+        stats.dump_stats(os.environ["PROFILE_DUMP"])
     total = stats.total_tt / args.mints * 1000  # type: ignore[attr-defined]
     print(f"django_realtime under test: {where}")
     print(

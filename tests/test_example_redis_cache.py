@@ -29,3 +29,13 @@ def test_cache_objects_with_the_same_servers_share_one_client() -> None:
     plain = RedisCache("redis://127.0.0.1:6390/0", {})
     again = RedisCache("redis://127.0.0.1:6390/0", {})
     assert plain._cache is not again._cache
+
+
+def test_one_redis_object_per_pool_not_per_operation() -> None:
+    cache = SharedPoolRedisCache("redis://127.0.0.1:6390/2", {})
+    client = cache._cache.get_client(write=True)
+    assert cache._cache.get_client("any-key", write=True) is client
+    assert client.connection_pool is cache._cache._get_connection_pool(write=True)
+    # Django's own client: a new redis.Redis for each operation.
+    plain = RedisCache("redis://127.0.0.1:6390/2", {})
+    assert plain._cache.get_client(write=True) is not plain._cache.get_client(write=True)
