@@ -13,8 +13,9 @@ They are the ORM's equivalent, not a bypass of it:
 - :func:`insert` falls back to ``Model.save(force_insert=True)`` whenever a
   ``pre_save`` or ``post_save`` receiver listens for the model (a site that mirrors
   audit rows elsewhere keeps getting its signal), for a database without
-  ``INSERT ... RETURNING`` (Django's feature flag), and for a vendor other than
-  PostgreSQL and SQLite;
+  ``INSERT ... RETURNING`` (Django's feature flag), for a vendor other than
+  PostgreSQL and SQLite, and for a model with a database default or a generated
+  column;
 - :func:`update` sends what ``QuerySet.filter(pk=...).update(...)`` sends, which
   sends no signal either.
 
@@ -27,7 +28,7 @@ from __future__ import annotations
 from typing import Any, TypeVar
 
 from django.db import connections, router
-from django.db.models import Field, Model
+from django.db.models import NOT_PROVIDED, Field, Model
 from django.db.models.signals import post_save, pre_save
 
 M = TypeVar("M", bound=Model)
@@ -35,7 +36,7 @@ M = TypeVar("M", bound=Model)
 #: Vendors whose ``RETURNING`` clause is a plain suffix (Oracle's binds an out variable).
 FAST_VENDORS = frozenset({"postgresql", "sqlite"})
 
-_insert_sql: dict[tuple[str, type[Model]], tuple[str, list[Field[Any, Any]]]] = {}
+_insert_sql: dict[tuple[str, type[Model]], tuple[str, list[Field[Any, Any]]] | None] = {}
 _update_sql: dict[tuple[str, type[Model], tuple[str, ...]], tuple[str, list[Field[Any, Any]]]] = {}
 
 
@@ -57,7 +58,11 @@ def insert(obj: M) -> M:
     key = (alias, model)
     if key not in _insert_sql:
         _insert_sql[key] = _build_insert(model, connection)
-    sql, fields = _insert_sql[key]
+    built = _insert_sql[key]
+    if built is None:
+        obj.save(force_insert=True, using=alias)
+        return obj
+    sql, fields = built
     params = [field.get_db_prep_save(field.pre_save(obj, True), connection) for field in fields]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -95,11 +100,19 @@ def _plain(value: Any) -> Any:
     return value.pk if isinstance(value, Model) else value
 
 
-def _build_insert(model: type[Model], connection: Any) -> tuple[str, list[Field[Any, Any]]]:
+def _build_insert(model: type[Model], connection: Any) -> tuple[str, list[Field[Any, Any]]] | None:
+    """The statement and its fields; ``None`` where the ORM must decide per row (a
+    database default or a generated column: the compiler leaves those columns out)."""
     opts = model._meta
     pk = opts.pk
     assert pk is not None
     fields = [field for field in opts.local_concrete_fields if field is not pk]
+    if any(
+        getattr(field, "generated", False)
+        or getattr(field, "db_default", NOT_PROVIDED) is not NOT_PROVIDED
+        for field in fields
+    ):
+        return None
     quote = connection.ops.quote_name
     returning, _ = connection.ops.return_insert_columns([pk])
     # Identifiers from the model's metadata, quoted by the backend; values are parameters.

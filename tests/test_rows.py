@@ -185,3 +185,14 @@ def test_statements_are_built_once_per_model_and_column_set(user, preset):
     rows.update(AuditLogEntry, entry.pk, {"outcome": "error"})
     assert list(rows._insert_sql) == [("default", AuditLogEntry)]
     assert sorted(key[2] for key in rows._update_sql) == [("outcome",), ("outcome", "duration_ms")]
+
+
+def test_a_model_with_a_database_default_is_left_to_save(user, preset, monkeypatch):
+    # The compiler leaves such a column out when the instance holds no value: per row.
+    from django.db.models import Value
+
+    monkeypatch.setattr(AuditLogEntry._meta.get_field("model"), "db_default", Value(""))
+    monkeypatch.setattr(rows, "_insert_sql", {})
+    entry = rows.insert(AuditLogEntry(**audit_fields(user, preset)))
+    assert rows._insert_sql == {("default", AuditLogEntry): None}
+    assert stored(entry.pk)["model"] == "gpt-realtime"
