@@ -11,14 +11,15 @@ server process is in ``tests/scaleout/test_crash.py``.
 from __future__ import annotations
 
 import json
-import types
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from io import StringIO
 from typing import Any
 
 import httpx
 import pytest
+import time_machine
 from django.core.management import call_command
 from django.db import connection
 from django.test import Client
@@ -261,16 +262,20 @@ def test_webhook_refusals_write_nothing() -> None:
 
 
 @pytest.fixture
-def freeze_minute(monkeypatch: pytest.MonkeyPatch) -> Callable[[], None]:
-    """Pin django-ratelimit's clock in the middle of a window (no window rolls over)."""
+def freeze_minute() -> Iterator[Callable[[], None]]:
+    """Stop the clock in the middle of a minute: django-ratelimit's window does not roll
+    over and every refused attempt falls in one ``RefusedTraffic`` minute."""
+    travellers: list[Any] = []
 
     def freeze() -> None:
-        import django_ratelimit.core as core
+        now = (int(time.time()) // 60) * 60 + 30
+        traveller = time_machine.travel(now, tick=False)
+        traveller.start()
+        travellers.append(traveller)
 
-        now = float((int(timezone.now().timestamp()) // 60) * 60 + 30)
-        monkeypatch.setattr(core, "time", types.SimpleNamespace(time=lambda: now))
-
-    return freeze
+    yield freeze
+    for traveller in travellers:
+        traveller.stop()
 
 
 def test_anonymous_budget_without_a_client_address(preset: SessionPreset) -> None:
