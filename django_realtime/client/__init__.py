@@ -34,7 +34,7 @@ from django_realtime import __version__
 from django_realtime.conf import conf
 from django_realtime.exceptions import UpstreamError
 
-from .pool import get_async_client, get_client, reset, set_transport
+from .pool import get_async_client, get_client, reset, set_transport, sync_client
 from .responses import (
     CallAnswer,
     CallControlResult,
@@ -143,20 +143,21 @@ class _Spec:
 
 
 def _send(spec: _Spec) -> httpx.Response:
-    client = get_client()
-    policy = RetryPolicy(spec.what)
-    while True:
-        request = spec.build(client, policy.retries)
-        try:
-            response = client.send(request)
-        except httpx.TransportError as err:
-            sleep(policy.after_error(err))
-            continue
-        delay = policy.after_response(response)
-        if delay is None:
-            return response
-        response.close()
-        sleep(delay)
+    # Counted in flight (sync_client): a reset() meanwhile closes the client after us.
+    with sync_client() as client:
+        policy = RetryPolicy(spec.what)
+        while True:
+            request = spec.build(client, policy.retries)
+            try:
+                response = client.send(request)  # read whole: usable after the block
+            except httpx.TransportError as err:
+                sleep(policy.after_error(err))
+                continue
+            delay = policy.after_response(response)
+            if delay is None:
+                return response
+            response.close()
+            sleep(delay)
 
 
 async def _asend(spec: _Spec) -> httpx.Response:

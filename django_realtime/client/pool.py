@@ -7,11 +7,11 @@ import asyncio
 import contextlib
 import threading
 import weakref
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Iterator
 
 import httpx
 
-__all__ = ["get_async_client", "get_client", "reset", "set_transport"]
+__all__ = ["get_async_client", "get_client", "reset", "set_transport", "sync_client"]
 
 LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)
 #: The async client serves every request in flight on its loop (hundreds under ASGI)
@@ -31,6 +31,10 @@ _guards: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, list[AsyncGenerato
     weakref.WeakKeyDictionary()
 )
 _transport: httpx.BaseTransport | httpx.AsyncBaseTransport | None = None
+#: Requests in flight on each sync client (:func:`sync_client`), and the clients
+#: :func:`reset` retired while requests were in flight: the last one out closes it.
+_in_flight: dict[httpx.Client, int] = {}
+_retired: set[httpx.Client] = set()
 
 
 def set_transport(transport: httpx.BaseTransport | httpx.AsyncBaseTransport | None) -> None:
@@ -54,6 +58,12 @@ def reset() -> None:
     global _sync_client
     with _lock:
         old_sync, _sync_client = _sync_client, None
+        if old_sync is not None and _in_flight.get(old_sync):
+            # Closing now would cut the requests in flight (and a connection its pool
+            # had assigned but not yet opened would open after the close, outside the
+            # pool: a leaked socket). The last of them closes it (sync_client).
+            _retired.add(old_sync)
+            old_sync = None
         old_async = list(_async_clients.items())
         _async_clients.clear()
     if old_sync is not None:
@@ -103,16 +113,48 @@ def _close_orphan(async_client: httpx.AsyncClient) -> None:
 
 
 def get_client() -> httpx.Client:
-    global _sync_client
+    """The pooled sync client. A caller that sends requests uses :func:`sync_client`,
+    so that a :func:`reset` meanwhile waits for its requests before closing it."""
     with _lock:
-        if _sync_client is None:
-            transport = _transport if isinstance(_transport, httpx.BaseTransport) else None
-            _sync_client = httpx.Client(
-                transport=transport,
-                limits=LIMITS,
-                follow_redirects=False,
-            )
-        return _sync_client
+        return _current_sync_client()
+
+
+def _current_sync_client() -> httpx.Client:
+    global _sync_client
+    if _sync_client is None:
+        transport = _transport if isinstance(_transport, httpx.BaseTransport) else None
+        _sync_client = httpx.Client(
+            transport=transport,
+            limits=LIMITS,
+            follow_redirects=False,
+        )
+    return _sync_client
+
+
+@contextlib.contextmanager
+def sync_client() -> Iterator[httpx.Client]:
+    """The pooled sync client, counted in flight until the block ends.
+
+    Read each response whole inside the block: a client :func:`reset` retired is
+    closed when its last block ends.
+    """
+    with _lock:
+        client = _current_sync_client()
+        _in_flight[client] = _in_flight.get(client, 0) + 1
+    try:
+        yield client
+    finally:
+        with _lock:
+            left = _in_flight[client] - 1
+            if left:
+                _in_flight[client] = left
+                close = False
+            else:
+                del _in_flight[client]
+                close = client in _retired
+                _retired.discard(client)
+        if close:
+            client.close()
 
 
 def _async_client_class() -> type[httpx.AsyncClient]:
