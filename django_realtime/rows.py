@@ -114,7 +114,9 @@ def _build_insert(model: type[Model], connection: Any) -> tuple[str, list[Field[
     ):
         return None
     quote = connection.ops.quote_name
-    returning, _ = connection.ops.return_insert_columns([pk])
+    # PostgreSQL's and SQLite's clause (FAST_VENDORS); Django's helper for it was renamed
+    # in 6.0 (return_insert_columns -> returning_columns).
+    returning = f"RETURNING {quote(opts.db_table)}.{quote(pk.column)}"
     # Identifiers from the model's metadata, quoted by the backend; values are parameters.
     sql = "INSERT INTO {} ({}) VALUES ({}) {}".format(  # noqa: S608
         quote(opts.db_table),
