@@ -26,7 +26,6 @@ from urllib.parse import urlsplit
 from django.apps import AppConfig
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
-from django.db import DatabaseError, router
 from django.utils.module_loading import import_string
 
 from .conf import DEFAULTS, SETTINGS_NAME, VALID_AUTH_STYLES
@@ -34,7 +33,11 @@ from .rules import TTL_MAX, TTL_MIN
 from .signing import is_valid_secret
 from .throttling import is_valid_rate
 from .tools.checks import check_tools
-from .usage_checks import check_server_tools, check_usage_settings  # noqa: F401  (issue 10)
+from .usage_checks import (  # noqa: F401  (issue 10: registered on import)
+    check_server_tools,
+    check_usage_settings,
+    presets_to_check,
+)
 
 ID = "django_realtime."
 
@@ -276,19 +279,8 @@ def check_preset_rates(
     **kwargs: Any,
 ) -> list[CheckMessage]:
     """Database check (``manage.py check --database default``): preset rates and TTLs."""
-    from .models import SessionPreset
-
-    # Like Django's own database checks: touch only the databases we were given
-    # (none on a plain ``manage.py check``).
-    alias = router.db_for_read(SessionPreset)
-    if not databases or alias not in databases:
-        return []
-    try:
-        presets = list(SessionPreset.objects.using(alias).only("slug", "rate", "ttl_seconds"))
-    except DatabaseError:  # not migrated yet
-        return []
     messages: list[CheckMessage] = []
-    for preset in presets:
+    for preset in presets_to_check(databases, "slug", "rate", "ttl_seconds"):
         if preset.rate and not is_valid_rate(preset.rate):
             messages.append(
                 Warning(f"Preset {preset.slug!r} has a malformed rate.", id=f"{ID}W003")

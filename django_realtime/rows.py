@@ -46,20 +46,19 @@ def insert(obj: M) -> M:
     model = type(obj)
     alias = router.db_for_write(model, instance=obj)
     connection = connections[alias]
+    built = None
     if (
-        connection.vendor not in FAST_VENDORS
-        or model._meta.auto_field is None
-        or not connection.features.can_return_columns_from_insert
-        or pre_save.has_listeners(model)
-        or post_save.has_listeners(model)
+        connection.vendor in FAST_VENDORS
+        and model._meta.auto_field is not None
+        and connection.features.can_return_columns_from_insert
+        and not pre_save.has_listeners(model)
+        and not post_save.has_listeners(model)
     ):
-        obj.save(force_insert=True, using=alias)
-        return obj
-    key = (alias, model)
-    if key not in _insert_sql:
-        _insert_sql[key] = _build_insert(model, connection)
-    built = _insert_sql[key]
-    if built is None:
+        key = (alias, model)
+        if key not in _insert_sql:
+            _insert_sql[key] = _build_insert(model, connection)
+        built = _insert_sql[key]
+    if built is None:  # the cases the ORM decides (see the module's docstring)
         obj.save(force_insert=True, using=alias)
         return obj
     sql, fields = built

@@ -23,6 +23,21 @@ from .tools import unknown_tools
 ID = "django_realtime."
 
 
+def presets_to_check(databases: Sequence[str] | None, *fields: str) -> list[Any]:
+    """The presets a database check reads: none unless their database is among
+    ``databases`` (like Django's own database checks, nothing on a plain ``manage.py
+    check``) or before it is migrated; else ``fields`` of each."""
+    from .models import SessionPreset
+
+    alias = router.db_for_read(SessionPreset)
+    if not databases or alias not in databases:
+        return []
+    try:
+        return list(SessionPreset.objects.using(alias).only(*fields))
+    except DatabaseError:  # not migrated yet
+        return []
+
+
 @register(Tags.database)
 def check_server_tools(
     app_configs: Sequence[AppConfig] | None = None,
@@ -30,17 +45,8 @@ def check_server_tools(
     **kwargs: Any,
 ) -> list[CheckMessage]:
     """``manage.py check --database default``: every preset's server tools are registered."""
-    from .models import SessionPreset
-
-    alias = router.db_for_read(SessionPreset)
-    if not databases or alias not in databases:
-        return []
-    try:
-        presets = list(SessionPreset.objects.using(alias).only("slug", "server_tools"))
-    except DatabaseError:  # not migrated yet
-        return []
     messages: list[CheckMessage] = []
-    for preset in presets:
+    for preset in presets_to_check(databases, "slug", "server_tools"):
         stale = unknown_tools(preset.server_tools or [])
         if stale:
             messages.append(

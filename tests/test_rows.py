@@ -131,7 +131,7 @@ def test_insert_leaves_a_model_without_an_auto_key_to_save():
     assert Session.objects.get(pk="k" * 32).session_data == "data"
 
 
-def test_insert_of_another_auto_keyed_model(preset):
+def test_insert_of_another_auto_keyed_model():
     row = rows.insert(RefusedTraffic(client_ip="198.51.100.1", minute=NOW, count=1))
     assert RefusedTraffic.objects.get(pk=row.pk).count == 1
 
